@@ -1,0 +1,154 @@
+"""LIF, PLIF (learnable τ) and ALIF (adaptive threshold) baselines (spec neurons.md §1.4, §2).
+
+These neurons reset, so their dynamics are serial by nature: the parallel call runs the same update as
+``step`` over time (one sweep, ``unbind``/``stack``), and the two are equal by construction.
+
+LIF / PLIF per step (SpikingJelly form, §2.1-2.2), H = charged potential, V = post-reset potential:
+    decay_input:      H[t] = V[t−1] + (X[t] − (V[t−1] − V_rest))/τ
+    not decay_input:  H[t] = V[t−1] − (V[t−1] − V_rest)/τ + X[t]
+    S[t] = Θ(H[t] − V_th);   reset: hard V = H·(1 − S) + V_reset·S, soft V = H − V_th·S, or none V = H.
+ALIF (Yin et al. 2021, §2.3), per channel learnable τ_m, τ_adp:
+    b[t] = ρ·b[t−1] + (1 − ρ)·S[t−1],   θ[t] = b₀ + β_a·b[t]
+    u[t] = α·u[t−1] + (1 − α)·x[t] − θ[t]·S[t−1],   S[t] = Θ(u[t] − θ[t]) (strict by default)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from pmsn.neurons.base import Neuron, channel_view, check_state_shape
+from pmsn.surrogate import spike
+
+RESETS = ("hard", "soft", "none")
+
+
+class LIFState(NamedTuple):
+    membrane: torch.Tensor  # post-reset membrane potential V, [B, C, *spatial]
+
+
+class LIFTrace(NamedTuple):
+    membrane: torch.Tensor  # charged (pre-reset) potential H[t], [T, B, C, *spatial]
+
+
+class ALIFState(NamedTuple):
+    membrane: torch.Tensor  # u after the step
+    adaptation: torch.Tensor  # b
+    spikes: torch.Tensor  # S[t−1], used by the reset and the adaptation of the next step
+
+
+class ALIFTrace(NamedTuple):
+    membrane: torch.Tensor  # u[t]
+    threshold: torch.Tensor  # θ[t]
+
+
+class _Leaky(Neuron):
+    """Shared LIF/PLIF update; subclasses provide ``inverse_tau()``."""
+
+    def __init__(self, threshold: float, reset: str, v_reset: float, v_rest: float, decay_input: bool,
+                 detach_reset: bool, surrogate, strict: bool):
+        super().__init__(surrogate, strict)
+        if reset not in RESETS:
+            raise ValueError(f"{type(self).__name__} reset must be one of {RESETS}, got {reset!r}")
+        self.threshold, self.reset, self.v_reset, self.v_rest = float(threshold), reset, float(v_reset), float(v_rest)
+        self.decay_input, self.detach_reset = decay_input, detach_reset
+
+    def inverse_tau(self):
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}, reset={self.reset!r}, decay_input={self.decay_input}"
+
+    def _parallel(self, x, return_states):
+        return self.serial(x, return_states)
+
+    def _step(self, x_t, state: LIFState | None):
+        if state is None:
+            state = LIFState(torch.full_like(x_t, self.v_reset if self.reset == "hard" else 0.0))
+        check_state_shape(type(self).__name__, "membrane", state.membrane, tuple(x_t.shape))
+        v, k = state.membrane, self.inverse_tau()
+        if self.decay_input:
+            charged = v + (x_t - (v - self.v_rest)) * k
+        else:
+            charged = v - (v - self.v_rest) * k + x_t
+        s_t = spike(charged - self.threshold, self.surrogate, self.strict)
+        s_reset = s_t.detach() if self.detach_reset else s_t
+        if self.reset == "hard":
+            v = charged * (1.0 - s_reset) + self.v_reset * s_reset
+        elif self.reset == "soft":
+            v = charged - self.threshold * s_reset
+        else:
+            v = charged
+        return s_t, LIFState(v), LIFTrace(charged)
+
+
+class LIF(_Leaky):
+    """Leaky integrate-and-fire, SpikingJelly defaults: τ = 2, V_th = 1, hard reset to 0, sigmoid(α=4) surrogate.
+
+    ``reset="none"`` gives the "LIF w/o reset" baseline of P-PSN Table 1.
+    """
+
+    def __init__(self, tau: float = 2.0, threshold: float = 1.0, reset: str = "hard", v_reset: float = 0.0,
+                 v_rest: float = 0.0, decay_input: bool = True, detach_reset: bool = False, surrogate="sigmoid",
+                 strict: bool = False):
+        super().__init__(threshold, reset, v_reset, v_rest, decay_input, detach_reset, surrogate, strict)
+        if tau <= 0:
+            raise ValueError(f"LIF needs tau > 0, got {tau}")
+        self.tau = float(tau)
+
+    def inverse_tau(self):
+        return 1.0 / self.tau
+
+
+class PLIF(_Leaky):
+    """LIF with a learnable time constant per layer: 1/τ = sigmoid(w), w₀ = −ln(τ₀ − 1) (§2.2)."""
+
+    def __init__(self, tau_init: float = 2.0, threshold: float = 1.0, reset: str = "hard", v_reset: float = 0.0,
+                 v_rest: float = 0.0, decay_input: bool = True, detach_reset: bool = False, surrogate="sigmoid",
+                 strict: bool = False):
+        super().__init__(threshold, reset, v_reset, v_rest, decay_input, detach_reset, surrogate, strict)
+        if tau_init <= 1:
+            raise ValueError(f"PLIF needs tau_init > 1 (1/τ = sigmoid(w)), got {tau_init}")
+        self.w = nn.Parameter(torch.tensor(-math.log(tau_init - 1.0)))
+
+    def inverse_tau(self):
+        return torch.sigmoid(self.w)
+
+
+class ALIF(Neuron):
+    """Adaptive-threshold LIF of Yin et al. (2021) with per-channel learnable τ_m and τ_adp (§2.3).
+
+    Defaults: b₀ = 0.01, β_a = 1.8, τ_m ~ N(20, 5), τ_adp ~ N(150, 10) (clamped ≥ 1), strict Θ, multi-Gaussian
+    surrogate.
+    """
+
+    def __init__(self, channels: int, tau_m: tuple[float, float] = (20.0, 5.0),
+                 tau_adp: tuple[float, float] = (150.0, 10.0), base_threshold: float = 0.01,
+                 adaptation_strength: float = 1.8, surrogate="multi_gaussian", strict: bool = True):
+        super().__init__(surrogate, strict)
+        if not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"ALIF needs channels as a positive int, got {channels!r}")
+        self.channels = channels
+        self.base_threshold, self.adaptation_strength = float(base_threshold), float(adaptation_strength)
+        self.tau_m = nn.Parameter(torch.normal(tau_m[0], tau_m[1], (channels,)).clamp_min(1.0))
+        self.tau_adp = nn.Parameter(torch.normal(tau_adp[0], tau_adp[1], (channels,)).clamp_min(1.0))
+
+    def _parallel(self, x, return_states):
+        return self.serial(x, return_states)
+
+    def _step(self, x_t, state: ALIFState | None):
+        if state is None:
+            state = ALIFState(torch.zeros_like(x_t), torch.full_like(x_t, self.base_threshold), torch.zeros_like(x_t))
+        for field, value in zip(ALIFState._fields, state):
+            check_state_shape("ALIF", field, value, tuple(x_t.shape))
+        spatial = x_t.dim() - 2
+        alpha = channel_view(torch.exp(-1.0 / self.tau_m), spatial)
+        rho = channel_view(torch.exp(-1.0 / self.tau_adp), spatial)
+        adaptation = rho * state.adaptation + (1.0 - rho) * state.spikes
+        threshold = self.base_threshold + self.adaptation_strength * adaptation
+        membrane = alpha * state.membrane + (1.0 - alpha) * x_t - threshold * state.spikes
+        s_t = spike(membrane - threshold, self.surrogate, self.strict)
+        return s_t, ALIFState(membrane, adaptation, s_t), ALIFTrace(membrane, threshold)

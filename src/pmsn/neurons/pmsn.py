@@ -1,0 +1,256 @@
+"""PMSN: the parallel multi-compartment spiking neuron (spec neurons.md §5; paper 000).
+
+n compartments: n − 1 hidden compartments form a linear system, diagonalised into N = n − 1 complex modes,
+and one spiking soma. Per channel and time step t (serial definition, ``step``):
+
+    x_m[t] = Ā_m·x_m[t−1] + B̄_m·u[t]                   modal recurrence, zero-order hold       §5.5
+    Y[t]   = Re Σ_m C̃_m·x_m[t] + D·u[t]                current into the soma                   §5.5
+    v[t]   = r[t−1] + ReLU(κ·Y[t])                       non-leaky soma, clamped input           §5.7-5.8
+    S[t]   = [v[t] ≥ θ],   r[t] = v[t] − θ·⌊v[t]/θ⌋      fire once, keep the remainder           §5.8
+
+Parallel path (``forward``): Y = K ∗ u + D·u with K[l] = Re Σ_m C̃_m B̄_m Ā_mˡ by FFT (any device), or the
+fused C++ sweep on CPU; then the cumulative-sum soma of ``pmsn.ops.soma``. Both equal the loop of ``step``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from pmsn.neurons.base import Neuron, channel_view, check_state_shape
+from pmsn.ops.linear_system import causal_conv_fft, convolution_kernel, coupling_matrix, diagonalize, discretize
+from pmsn.ops.soma import SOMA_GRADS, parallel_soma
+from pmsn.surrogate import spike
+
+log = logging.getLogger(__name__)
+
+SOMA_MODES = ("parallel", "serial", "serial_soft", "no_reset", "memoryless")
+PATHS = ("fft", "fused")
+GLOBAL_MODES = (None, "sum")
+
+# Per-task presets of the official code (spec §5.10): coupling c, dt range, C vector, D init, κ.
+PRESETS = {
+    "sequential": dict(coupling=5.0, dt_min=1e-3, dt_max=1e-1, output_init="last", skip_init="normal", scale=1.0),
+    "scifar_column": dict(coupling=5.0, dt_min=1e-3, dt_max=1e-1, output_init="last", skip_init="normal", scale=0.2),
+    "shd": dict(coupling=5.0, dt_min=1e-3, dt_max=1e-1, output_init="ones", skip_init="normal", scale=1.0),
+    "imagenet": dict(coupling=0.25, dt_min=0.2, dt_max=1.0, output_init="last", skip_init="uniform", scale=1.0),
+}
+
+
+class PMSNState(NamedTuple):
+    hidden: torch.Tensor  # complex modal states x_m, [B, C, *spatial, N]
+    soma: torch.Tensor  # soma potential after reset (the remainder r), [B, C, *spatial]
+
+
+class PMSNTrace(NamedTuple):
+    hidden: torch.Tensor  # Re x_m[t], the hidden compartments in modal coordinates, [T, B, C, *spatial, N]
+    current: torch.Tensor  # Y[t], current into the soma before clamp and scale, [T, B, C, *spatial]
+    soma: torch.Tensor  # v[t], soma potential before reset, [T, B, C, *spatial]
+
+
+class PMSN(Neuron):
+    """Parallel multi-compartment spiking neuron with ``compartments`` = n ≥ 2 (n − 1 hidden + soma).
+
+    Args:
+        channels: C, parameters are per channel (dim 2 of ``[T, B, C, *spatial]``).
+        compartments: n (default 5 ⇒ 4 complex modes, 26 parameters per channel).
+        threshold: θ of the soma (fixed). scale: κ, gain of Y before the ReLU (0.2 in the sCIFAR-column preset).
+        coupling: c of the tridiagonal init (5 sequential, 0.25 ImageNet). dt_min, dt_max: log-uniform Δ range.
+        output_init: ``"last"`` (C = e_N) or ``"ones"`` (SHD). skip_init: D ~ ``"normal"`` N(0,1) or ``"uniform"`` U[0,1).
+        surrogate: of the spike (default triangle, width 1). strict: fire on v > θ instead of v ≥ θ.
+        soma_grad: ``"elementwise"`` (paper = code) or ``"cumsum"`` (gradient through the integrator), §5.9.
+        soma_mode: ``"parallel"`` (default), ``"serial"`` (same soma run step by step in forward), ablations
+            ``"serial_soft"`` (no clamp, subtract θ per spike, eq. 11), ``"no_reset"`` (integrate-and-fire
+            without reset), ``"memoryless"`` (S = [κY ≥ θ]), §5.11.
+        global_mode: ``None`` or ``"sum"`` — "global PMSN": every step sees I_g = Σ_t u[t] (spec §5.11 (a));
+            non-causal, so ``step`` is unavailable.
+        path: force ``"fft"`` or ``"fused"`` (CPU C++ sweep); ``None`` picks by device and logs the choice.
+        chunk: steps per chunk of the float32 cumulative-sum soma (remainder carried between chunks).
+    """
+
+    def __init__(self, channels: int, compartments: int = 5, threshold: float = 1.0, scale: float = 1.0,
+                 coupling: float = 5.0, dt_min: float = 1e-3, dt_max: float = 1e-1, output_init: str = "last",
+                 skip_init: str = "normal", surrogate="triangle", strict: bool = False,
+                 soma_grad: str = "elementwise", soma_mode: str = "parallel", global_mode: str | None = None,
+                 path: str | None = None, chunk: int = 64):
+        super().__init__(surrogate, strict)
+        if not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"PMSN needs channels as a positive int, got {channels!r}")
+        if not isinstance(compartments, int) or compartments < 2:
+            raise ValueError(f"PMSN needs compartments >= 2 (n − 1 hidden + 1 soma), got {compartments!r}")
+        if not 0 < dt_min <= dt_max:
+            raise ValueError(f"PMSN needs 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
+        for name, value, allowed in (("soma_grad", soma_grad, SOMA_GRADS), ("soma_mode", soma_mode, SOMA_MODES),
+                                     ("global_mode", global_mode, GLOBAL_MODES), ("path", path, PATHS + (None,)),
+                                     ("skip_init", skip_init, ("normal", "uniform"))):
+            if value not in allowed:
+                raise ValueError(f"PMSN {name} must be one of {allowed}, got {value!r}")
+        self.channels, self.compartments = channels, compartments
+        self.threshold, self.scale = float(threshold), float(scale)
+        self.soma_grad, self.soma_mode, self.global_mode = soma_grad, soma_mode, global_mode
+        self.path, self.chunk = path, chunk
+
+        # init (§5.2-5.4): diagonalise the coupling matrix once, replicate per channel
+        hidden = compartments - 1
+        real, omega, input_gain, readout = diagonalize(coupling_matrix(hidden, coupling), output_init)
+
+        def per_channel(values: torch.Tensor) -> nn.Parameter:
+            return nn.Parameter(values.to(torch.float32).expand(channels, hidden).clone())
+
+        self.log_dt = nn.Parameter(torch.empty(channels).uniform_(math.log(dt_min), math.log(dt_max)))
+        self.log_A_real = per_channel(torch.log(-real))
+        self.A_imag = per_channel(omega)
+        self.VinvB_real, self.VinvB_imag = per_channel(input_gain.real), per_channel(input_gain.imag)
+        self.CV_real, self.CV_imag = per_channel(readout.real), per_channel(readout.imag)
+        skip = torch.randn(channels) if skip_init == "normal" else torch.rand(channels)
+        self.D = nn.Parameter(skip)
+
+    @classmethod
+    def from_preset(cls, preset: str, channels: int, **overrides) -> "PMSN":
+        """Build with the official code's per-task settings (``sequential``, ``scifar_column``, ``shd``, ``imagenet``)."""
+        if preset not in PRESETS:
+            raise ValueError(f"unknown PMSN preset {preset!r}; expected one of {sorted(PRESETS)}")
+        return cls(channels, **{**PRESETS[preset], **overrides})
+
+    def extra_repr(self) -> str:
+        return (f"channels={self.channels}, compartments={self.compartments}, threshold={self.threshold}, "
+                f"scale={self.scale}, soma_mode={self.soma_mode!r}, soma_grad={self.soma_grad!r}")
+
+    # the linear system ---------------------------------------------------------------------------------------
+    def modal_system(self, dtype=None):
+        """(Ā, B̄, C̃) complex ``[C, N]`` from the learned parameters (§5.5), computed in ``dtype``."""
+        params = [self.log_dt, self.log_A_real, self.A_imag, self.VinvB_real, self.VinvB_imag, self.CV_real,
+                  self.CV_imag]
+        if dtype is not None:
+            params = [p.to(dtype) for p in params]
+        return discretize(*params)
+
+    def kernel(self, steps: int, dtype=None) -> torch.Tensor:
+        """The convolution kernel K ``[steps, C]`` of the hidden system (§5.5)."""
+        decay, input_gain, readout = self.modal_system(dtype)
+        return convolution_kernel(decay, readout * input_gain, steps)
+
+    def _compute_dtype(self, x: torch.Tensor) -> torch.dtype:
+        # float64 stays float64; float32, bf16 and fp16 run the kernel and soma in float32 (autocast safe)
+        return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+    def _global_input(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum(0, keepdim=True).expand_as(x) if self.global_mode == "sum" else x
+
+    def _choose_path(self, x: torch.Tensor, return_states: bool) -> str:
+        if self.path is not None:
+            if self.path == "fused" and (x.device.type != "cpu" or return_states or self.soma_mode != "parallel"):
+                raise ValueError("PMSN path='fused' runs on CPU tensors, soma_mode='parallel', return_states=False; "
+                                 f"got device={x.device.type}, soma_mode={self.soma_mode!r}, "
+                                 f"return_states={return_states}")
+            return self.path
+        if x.device.type == "cpu" and not return_states and self.soma_mode == "parallel" and self._fused_ok():
+            return "fused"
+        return "fft"
+
+    def _fused_ok(self) -> bool:
+        try:
+            from pmsn.ops.fused_cpu import fused_available
+        except ImportError:
+            return False
+        return type(self.surrogate).__name__ == "Triangle" and fused_available()
+
+    # parallel path -------------------------------------------------------------------------------------------
+    def _parallel(self, x: torch.Tensor, return_states: bool):
+        dtype = self._compute_dtype(x)
+        u = self._global_input(x).to(dtype)
+        path = self._choose_path(x, return_states)
+        log.debug("PMSN forward: path=%s, T=%d, shape=%s, dtype=%s", path, x.shape[0], tuple(x.shape), dtype)
+        if path == "fused":
+            return self._fused(u).to(x.dtype)
+        steps, spatial = u.shape[0], u.dim() - 3
+        decay, input_gain, readout = self.modal_system(dtype)
+        kernel = convolution_kernel(decay, readout * input_gain, steps)
+        current = causal_conv_fft(u, kernel) + channel_view(self.D.to(dtype), spatial) * u
+        spikes, potential = self._soma(current)
+        if not return_states:
+            return spikes.to(x.dtype)
+        hidden = self._modal_states(u, decay, input_gain)
+        return spikes.to(x.dtype), PMSNTrace(hidden, current, potential)
+
+    def _fused(self, u: torch.Tensor) -> torch.Tensor:
+        from pmsn.ops.fused_cpu import pmsn_fused
+
+        decay, input_gain, readout = self.modal_system(u.dtype)
+        residue = readout * input_gain
+        columns = u.reshape(u.shape[0], u.shape[1], u.shape[2], -1)
+        spikes = pmsn_fused(columns, decay.real, decay.imag, residue.real, residue.imag, self.D.to(u.dtype),
+                            threshold=self.threshold, scale=self.scale, surrogate_width=self._triangle_width(),
+                            soma_grad=self.soma_grad, strict=self.strict)
+        return spikes.reshape(u.shape)
+
+    def _triangle_width(self) -> float:
+        width = getattr(self.surrogate, "width", None)
+        if type(self.surrogate).__name__ != "Triangle" or width is None:
+            raise ValueError(f"PMSN path='fused' supports the triangle surrogate only, got {self.surrogate!r}")
+        return float(width)
+
+    def _soma(self, current: torch.Tensor):
+        """Spikes and pre-reset potential from the soma current Y ``[T, ...]`` in the configured soma mode."""
+        drive = self.scale * current
+        if self.soma_mode == "parallel":
+            return parallel_soma(torch.relu(drive), self.threshold, self.surrogate, self.strict, self.soma_grad,
+                                 self.chunk, trace=True)
+        if self.soma_mode == "no_reset":
+            potential = drive.cumsum(0)
+            return spike(potential - self.threshold, self.surrogate, self.strict), potential
+        if self.soma_mode == "memoryless":
+            return spike(drive - self.threshold, self.surrogate, self.strict), drive
+        remainder, spikes, potentials = torch.zeros_like(current[0]), [], []  # serial soma modes
+        for drive_t in drive.unbind(0):
+            s_t, potential_t, remainder = self._soma_step(drive_t, remainder)
+            spikes.append(s_t)
+            potentials.append(potential_t)
+        return torch.stack(spikes), torch.stack(potentials)
+
+    def _modal_states(self, u, decay, input_gain) -> torch.Tensor:
+        """Re x_m[t] for every mode by FFT convolution with the per-mode kernels B̄_m Ā_mˡ (analysis only)."""
+        steps = u.shape[0]
+        modes = []
+        for m in range(decay.shape[-1]):
+            kernel_m = convolution_kernel(decay[:, m:m + 1], input_gain[:, m:m + 1], steps)
+            modes.append(causal_conv_fft(u, kernel_m))
+        return torch.stack(modes, dim=-1)
+
+    # serial definition ---------------------------------------------------------------------------------------
+    def _soma_step(self, drive: torch.Tensor, remainder: torch.Tensor):
+        """One soma update from κ·Y[t] and the previous post-reset potential; returns (S, v, new remainder)."""
+        if self.soma_mode == "memoryless":
+            return spike(drive - self.threshold, self.surrogate, self.strict), drive, remainder
+        charge = drive if self.soma_mode in ("serial_soft", "no_reset") else torch.relu(drive)
+        potential = remainder + charge
+        spikes = spike(potential - self.threshold, self.surrogate, self.strict)
+        if self.soma_mode == "no_reset":
+            return spikes, potential, potential
+        if self.soma_mode == "serial_soft":  # eq. 11: subtract θ per spike
+            return spikes, potential, potential - self.threshold * spikes
+        whole = self.threshold * torch.floor(potential / self.threshold)  # every crossed multiple of θ (§5.8)
+        if self.soma_grad == "elementwise":
+            return spikes, potential, (potential - whole).detach()  # §5.9: the remainder carries no gradient
+        return spikes, potential, potential - whole.detach()  # "cumsum": gradient through the integrator
+
+    def _step(self, x_t: torch.Tensor, state: PMSNState | None):
+        if self.global_mode is not None:
+            raise ValueError(f"PMSN with global_mode={self.global_mode!r} needs the whole sequence; it has no step")
+        dtype = self._compute_dtype(x_t)
+        u = x_t.to(dtype)
+        spatial = u.dim() - 2
+        decay, input_gain, readout = (channel_view(p, spatial) for p in self.modal_system(dtype))
+        hidden_shape = tuple(u.shape) + (self.compartments - 1,)
+        if state is None:
+            state = PMSNState(torch.zeros(hidden_shape, dtype=decay.dtype, device=u.device), torch.zeros_like(u))
+        check_state_shape("PMSN", "hidden", state.hidden, hidden_shape)
+        check_state_shape("PMSN", "soma", state.soma, tuple(u.shape))
+        hidden = decay * state.hidden + input_gain * u.unsqueeze(-1)  # x_m[t] = Ā x_m[t−1] + B̄ u[t]
+        current = (readout * hidden).real.sum(-1) + channel_view(self.D.to(dtype), spatial) * u
+        s_t, potential, remainder = self._soma_step(self.scale * current, state.soma)
+        return s_t.to(x_t.dtype), PMSNState(hidden, remainder), PMSNTrace(hidden.real, current, potential)

@@ -1,0 +1,167 @@
+"""The PSN family: PSN, masked PSN, sliding PSN (spec neurons.md §4; paper 002).
+
+No reset and no state besides past inputs: the membrane is a learned linear map over time, shared by every
+neuron of the layer (all of B, C and spatial dims flattened into N columns):
+    PSN          H = W·X + b,             W [T, T]   (non-causal; no ``step``)                 §4.1
+    MaskedPSN    H = (W ⊙ M_k(λ))·X + b,  M_k band of order k, M_k(λ) = λ·M_k + (1 − λ)·1      §4.2
+    SlidingPSN   H[t] = Σ_{i<k} w_i·X[t − k + 1 + i] + b   (any T, causal)                       §4.3
+    S = Θ(H) (b = −threshold), ATan surrogate α = 2.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from pmsn.neurons.base import Neuron, check_state_shape
+from pmsn.surrogate import ATan, spike
+
+
+class PSNTrace(NamedTuple):
+    potential: torch.Tensor  # H[t] = W·X + b, [T, B, C, *spatial]
+
+
+class PSNState(NamedTuple):
+    history: torch.Tensor  # the last ≤ k − 1 inputs (oldest first), [m, B, C, *spatial]
+
+
+class MaskedPSNState(NamedTuple):
+    time: int  # index of the next step
+    history: torch.Tensor  # the last ≤ k − 1 inputs (oldest first), [m, B, C, *spatial]
+
+
+def _check_steps(name: str, x: torch.Tensor, steps: int) -> None:
+    if x.shape[0] != steps:
+        raise ValueError(f"{name} was built for T={steps} time steps, got T={x.shape[0]} (input {tuple(x.shape)})")
+
+
+def _time_mix(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """H = W·X + b with X = x flattened to [T, N] (one weight matrix shared by all neurons)."""
+    flat = x.reshape(x.shape[0], -1)
+    return torch.addmm(bias.unsqueeze(1), weight, flat).reshape(weight.shape[0], *x.shape[1:])
+
+
+def _history_step(name: str, weights: torch.Tensor, bias, x_t: torch.Tensor, state: PSNState | None, keep: int):
+    """H[t] = Σ_j weights[j]·X[j] + b over the stored inputs and x_t (weights aligned to the newest input last)."""
+    if state is None:
+        state = PSNState(x_t.new_zeros((0,) + tuple(x_t.shape)))
+    check_state_shape(name, "history", state.history, (state.history.shape[0],) + tuple(x_t.shape))
+    window = torch.cat([state.history, x_t.unsqueeze(0)])
+    used = weights[weights.shape[0] - window.shape[0]:]
+    potential = torch.tensordot(used, window, dims=1) + bias
+    return potential, PSNState(window[window.shape[0] - keep:] if keep > 0 else window[:0])
+
+
+class PSN(Neuron):
+    """Parallel spiking neuron: a learnable T×T map over time (T fixed at build). Needs the whole sequence."""
+
+    def __init__(self, T: int, threshold: float = 1.0, surrogate=None, strict: bool = False):
+        super().__init__(surrogate if surrogate is not None else ATan(2.0), strict)
+        if not isinstance(T, int) or T < 1:
+            raise ValueError(f"{type(self).__name__} needs T as a positive int, got {T!r}")
+        self.T = T
+        self.weight = nn.Parameter(torch.empty(T, T).uniform_(-1.0 / math.sqrt(T), 1.0 / math.sqrt(T)))
+        self.bias = nn.Parameter(torch.full((T,), -float(threshold)))  # kaiming_uniform(a=√5) range, b = −θ
+
+    def extra_repr(self) -> str:
+        return f"T={self.T}"
+
+    def effective_weight(self) -> torch.Tensor:
+        return self.weight
+
+    def _parallel(self, x, return_states):
+        _check_steps(type(self).__name__, x, self.T)
+        potential = _time_mix(self.effective_weight().to(x.dtype), self.bias.to(x.dtype), x)
+        spikes = spike(potential, self.surrogate, self.strict)
+        return (spikes, PSNTrace(potential)) if return_states else spikes
+
+    def _step(self, x_t, state):
+        raise RuntimeError("PSN mixes all T time steps (non-causal), so it has no step mode; use MaskedPSN "
+                           "(with mask_lambda = 1) or SlidingPSN for streaming")
+
+
+class MaskedPSN(PSN):
+    """PSN whose weights are masked to a causal band of ``order`` k; ``mask_lambda`` < 1 blends in the dense map
+    (progressive masking λ = min(1, 8·epoch/(epochs − 1)), set by the trainer through ``set_lambda``)."""
+
+    def __init__(self, T: int, order: int, threshold: float = 1.0, mask_lambda: float = 1.0, surrogate=None,
+                 strict: bool = False):
+        super().__init__(T, threshold, surrogate, strict)
+        if not isinstance(order, int) or not 1 <= order <= T:
+            raise ValueError(f"MaskedPSN needs 1 <= order <= T={T}, got {order!r}")
+        self.order = order
+        rows, cols = torch.arange(T).unsqueeze(1), torch.arange(T).unsqueeze(0)
+        self.register_buffer("mask", ((cols <= rows) & (rows <= cols + order - 1)).float())  # M[i][j], §4.2
+        self.register_buffer("mask_lambda", torch.tensor(float(mask_lambda)))
+
+    def set_lambda(self, value: float) -> None:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"MaskedPSN mask_lambda must be in [0, 1], got {value}")
+        self.mask_lambda.fill_(float(value))
+
+    def extra_repr(self) -> str:
+        return f"T={self.T}, order={self.order}, mask_lambda={float(self.mask_lambda):g}"
+
+    def effective_weight(self) -> torch.Tensor:
+        lam = float(self.mask_lambda)
+        if lam >= 1.0:
+            return self.weight * self.mask
+        return self.weight * (lam * self.mask + (1.0 - lam))
+
+    def _step(self, x_t, state: MaskedPSNState | None):
+        if float(self.mask_lambda) < 1.0:
+            raise RuntimeError(f"MaskedPSN.step needs mask_lambda = 1 (causal band); it is "
+                               f"{float(self.mask_lambda):g}: the blended mask sees future inputs")
+        time = 0 if state is None else int(state.time)
+        if time >= self.T:
+            raise ValueError(f"MaskedPSN was built for T={self.T} steps; step {time + 1} asked for more "
+                             f"(pass state=None to start a new sequence)")
+        row = self.weight[time, max(0, time - self.order + 1):time + 1].to(x_t.dtype)
+        potential, history = _history_step("MaskedPSN", row, self.bias[time].to(x_t.dtype), x_t,
+                                           None if state is None else PSNState(state.history), self.order - 1)
+        s_t = spike(potential, self.surrogate, self.strict)
+        return s_t, MaskedPSNState(time + 1, history.history), PSNTrace(potential)
+
+
+class SlidingPSN(Neuron):
+    """Sliding PSN of ``order`` k: k weights shared by the layer slide over time (any T; causal).
+
+    ``exp_init`` (default): w_i = 2^{i−k+1} (…, 1/4, 1/2, 1); else kaiming-uniform U(−1/√k, 1/√k). b = −threshold.
+    """
+
+    def __init__(self, order: int, threshold: float = 1.0, exp_init: bool = True, surrogate=None,
+                 strict: bool = False):
+        super().__init__(surrogate if surrogate is not None else ATan(2.0), strict)
+        if not isinstance(order, int) or order < 1:
+            raise ValueError(f"SlidingPSN needs order as a positive int, got {order!r}")
+        self.order = order
+        if exp_init:
+            weight = torch.pow(2.0, torch.arange(order, dtype=torch.float32) - (order - 1))
+        else:
+            weight = torch.empty(order).uniform_(-1.0 / math.sqrt(order), 1.0 / math.sqrt(order))
+        self.weight = nn.Parameter(weight)
+        self.bias = nn.Parameter(torch.tensor(-float(threshold)))
+
+    def extra_repr(self) -> str:
+        return f"order={self.order}"
+
+    def toeplitz(self, steps: int) -> torch.Tensor:
+        """A[i][j] = w_{k−1−i+j} for i − k < j ≤ i, else 0 (§4.3 matrix form)."""
+        rows, cols = torch.arange(steps).unsqueeze(1), torch.arange(steps).unsqueeze(0)
+        lag = rows - cols
+        band = (lag >= 0) & (lag < self.order)
+        index = (self.order - 1 - lag).clamp(0, self.order - 1).to(self.weight.device)
+        return self.weight[index] * band.to(self.weight.device, self.weight.dtype)
+
+    def _parallel(self, x, return_states):
+        potential = _time_mix(self.toeplitz(x.shape[0]).to(x.dtype), self.bias.to(x.dtype).expand(x.shape[0]), x)
+        spikes = spike(potential, self.surrogate, self.strict)
+        return (spikes, PSNTrace(potential)) if return_states else spikes
+
+    def _step(self, x_t, state: PSNState | None):
+        potential, state = _history_step("SlidingPSN", self.weight.to(x_t.dtype), self.bias.to(x_t.dtype), x_t,
+                                         state, self.order - 1)
+        return spike(potential, self.surrogate, self.strict), state, PSNTrace(potential)

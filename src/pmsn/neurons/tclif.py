@@ -1,0 +1,108 @@
+"""TC-LIF: the two-compartment (dendrite + soma) LIF neuron (spec neurons.md §3; paper 001).
+
+Per step (official code order, §3.1), β1 = −σ(c0) ∈ (−1, 0), β2 = σ(c1) ∈ (0, 1):
+    U_D ← U_D + β1·U_S + I[t]          (U_S: post-reset soma of t−1; pre-reset with coupling_uses_pre_reset_soma)
+    U_S ← U_S + β2·U_D
+    S[t] = Θ(U_S − V_th)               (triangle surrogate, width 1)
+    U_D ← U_D − γ·S[t];  U_S ← U_S − V_th·S[t]     (soft reset of both compartments, not detached by default)
+The neuron resets, so the parallel call runs this update in one sweep over time; it equals ``step`` exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from pmsn.neurons.base import Neuron, channel_view, check_state_shape
+from pmsn.surrogate import spike
+
+# Per-dataset inits of the official README commands (§3.2): raw (c0, c1), dendritic reset γ, threshold V_th.
+PRESETS = {
+    "smnist_ff": dict(decay_init=(0.0, 0.0), dendrite_reset=0.5, threshold=1.0),
+    "smnist_rec": dict(decay_init=(1.5, -0.5), dendrite_reset=0.5, threshold=1.0),
+    "psmnist_ff": dict(decay_init=(0.0, 0.0), dendrite_reset=0.7, threshold=1.5),
+    "psmnist_rec": dict(decay_init=(-1.4, 1.4), dendrite_reset=0.5, threshold=1.8),
+    "gsc_ff": dict(decay_init=(0.0, 0.0), dendrite_reset=0.6, threshold=1.2),
+    "gsc_rec": dict(decay_init=(1.4, 1.4), dendrite_reset=0.7, threshold=1.25),
+    "shd": dict(decay_init=(0.0, 0.0), dendrite_reset=0.5, threshold=1.5),
+    "ssc": dict(decay_init=(0.0, 0.0), dendrite_reset=0.5, threshold=1.5),
+}
+SHARING = ("layer", "channel")
+
+
+def logits_from_betas(beta1: float, beta2: float) -> tuple[float, float]:
+    """Inverse of β1 = −σ(c0), β2 = σ(c1): c0 = ln(−β1/(1+β1)), c1 = ln(β2/(1−β2)) (§3.2)."""
+    if not (-1.0 < beta1 < 0.0 and 0.0 < beta2 < 1.0):
+        raise ValueError(f"TC-LIF needs β1 in (−1, 0) and β2 in (0, 1), got β1={beta1}, β2={beta2}")
+    return math.log(-beta1 / (1.0 + beta1)), math.log(beta2 / (1.0 - beta2))
+
+
+class TCLIFState(NamedTuple):
+    dendrite: torch.Tensor  # post-reset U_D
+    soma: torch.Tensor  # post-reset U_S
+    spikes: torch.Tensor  # S[t−1] (needed by the paper-literal coupling)
+
+
+class TCLIFTrace(NamedTuple):
+    dendrite: torch.Tensor  # U_D[t] after charging, before reset
+    soma: torch.Tensor  # U_S[t] after charging, before reset
+
+
+class TCLIF(Neuron):
+    """Two-compartment LIF. ``beta_sharing="layer"`` (default): one learnable (c0, c1) pair for the layer;
+    ``"channel"``: one pair per channel (needs ``channels``). ``preset`` picks a §3.2 row (e.g. ``"smnist_rec"``).
+    """
+
+    def __init__(self, channels: int | None = None, decay_init: tuple[float, float] = (0.0, 0.0),
+                 dendrite_reset: float = 0.5, threshold: float = 1.0, beta_sharing: str = "layer",
+                 coupling_uses_pre_reset_soma: bool = False, detach_reset: bool = False, surrogate="triangle",
+                 strict: bool = False, preset: str | None = None):
+        super().__init__(surrogate, strict)
+        if preset is not None:
+            if preset not in PRESETS:
+                raise ValueError(f"unknown TC-LIF preset {preset!r}; expected one of {sorted(PRESETS)}")
+            decay_init, dendrite_reset, threshold = (PRESETS[preset][k] for k in
+                                                     ("decay_init", "dendrite_reset", "threshold"))
+        if beta_sharing not in SHARING:
+            raise ValueError(f"TC-LIF beta_sharing must be one of {SHARING}, got {beta_sharing!r}")
+        if beta_sharing == "channel" and not (isinstance(channels, int) and channels > 0):
+            raise ValueError(f"TC-LIF beta_sharing='channel' needs channels as a positive int, got {channels!r}")
+        self.channels, self.beta_sharing = channels, beta_sharing
+        self.dendrite_reset, self.threshold = float(dendrite_reset), float(threshold)
+        self.coupling_uses_pre_reset_soma, self.detach_reset = coupling_uses_pre_reset_soma, detach_reset
+        init = torch.tensor([float(c) for c in decay_init])
+        self.decay = nn.Parameter(init if beta_sharing == "layer" else init.expand(channels, 2).clone())
+
+    def betas(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(β1, β2) = (−σ(c0), σ(c1)), scalars or ``[C]``."""
+        return -torch.sigmoid(self.decay[..., 0]), torch.sigmoid(self.decay[..., 1])
+
+    def extra_repr(self) -> str:
+        return (f"channels={self.channels}, beta_sharing={self.beta_sharing!r}, "
+                f"dendrite_reset={self.dendrite_reset}, threshold={self.threshold}")
+
+    def _parallel(self, x, return_states):
+        return self.serial(x, return_states)
+
+    def _step(self, x_t, state: TCLIFState | None):
+        if state is None:
+            zeros = torch.zeros_like(x_t)
+            state = TCLIFState(zeros, zeros, zeros)
+        for field, value in zip(TCLIFState._fields, state):
+            check_state_shape("TCLIF", field, value, tuple(x_t.shape))
+        beta1, beta2 = self.betas()
+        if self.beta_sharing == "channel":
+            beta1, beta2 = channel_view(beta1, x_t.dim() - 2), channel_view(beta2, x_t.dim() - 2)
+        soma = state.soma
+        if self.coupling_uses_pre_reset_soma:  # paper eq. 10-12 literally: β1 multiplies U_S[t−1] before reset
+            soma = soma + self.threshold * state.spikes
+        dendrite = state.dendrite + beta1 * soma + x_t
+        soma = state.soma + beta2 * dendrite
+        s_t = spike(soma - self.threshold, self.surrogate, self.strict)
+        s_reset = s_t.detach() if self.detach_reset else s_t
+        trace = TCLIFTrace(dendrite, soma)
+        new_state = TCLIFState(dendrite - self.dendrite_reset * s_reset, soma - self.threshold * s_reset, s_t)
+        return s_t, new_state, trace

@@ -1,0 +1,1 @@
+"""Numerical kernels of the neurons: pure functions (linear system, FFT convolution, soma)."""
