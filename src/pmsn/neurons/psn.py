@@ -52,7 +52,7 @@ def _history_step(name: str, weights: torch.Tensor, bias, x_t: torch.Tensor, sta
     window = torch.cat([state.history, x_t.unsqueeze(0)])
     used = weights[weights.shape[0] - window.shape[0]:]
     potential = torch.tensordot(used, window, dims=1) + bias
-    return potential, PSNState(window[window.shape[0] - keep:] if keep > 0 else window[:0])
+    return potential, PSNState(window[max(0, window.shape[0] - keep):] if keep > 0 else window[:0])
 
 
 class PSN(Neuron):

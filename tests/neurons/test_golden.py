@@ -1,0 +1,177 @@
+"""The golden examples of spec neurons.md §6 and the init facts of §5.3-5.4, reproduced."""
+
+import math
+
+import pytest
+import torch
+
+from pmsn.neurons import PMSN, TCLIF, SlidingPSN
+from pmsn.surrogate import ATan
+
+U = [2.0, 0.5, -1.0, 3.0, 1.5, 0.0, -0.5, 4.0, 2.5, -2.0, 1.0, 0.8]
+GOLDEN_K = [0.0698915, 0.0048671, -0.0551145, -0.0964212, -0.111112, -0.0982627, -0.0635179, -0.0171355, 0.0288646,
+            0.0636961, 0.080227, 0.0763096]
+GOLDEN_Y = [1.13978, 0.29468, -0.677687, 1.48441, 0.654119, -0.313703, -0.721937, 1.8314, 1.12298, -1.47885,
+            0.108996, 0.124568]
+GOLDEN_V = [1.13978, 0.434463, 0.434463, 1.91887, 1.57299, 0.57299, 0.57299, 2.40439, 1.52737, 0.527366, 0.636362,
+            0.76093]
+GOLDEN_S = [1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0]
+GOLDEN_GRAD = {
+    "elementwise": [1.60711, 1.37699, 0.397392, -0.0790311, 0.143019, -1.67798, -1.90947, -1.66882, 1.15791,
+                    -0.46919, 4.03368, 5.20377],
+    "cumsum": [17.1278, 15.8395, -4.87308, 15.0557, 13.5783, -6.05326, -3.97889, 12.1775, 12.8531, -0.424748,
+               9.23745, 5.20377],
+}
+
+
+def golden_pmsn(**kw):
+    """§6.1: n = 3, Δ = 0.1, Re λ = −0.5, ω = ∓5, B̃ = (1 ∓ i)/√2, C̃ = 1/√2, D = 0.5."""
+    neuron = PMSN(channels=1, compartments=3, **kw).double()
+    r = 1 / math.sqrt(2)
+    with torch.no_grad():
+        neuron.log_dt.fill_(math.log(0.1))
+        neuron.log_A_real.fill_(math.log(0.5))
+        neuron.A_imag.copy_(torch.tensor([[-5.0, 5.0]]))
+        neuron.VinvB_real.copy_(torch.tensor([[r, r]]))
+        neuron.VinvB_imag.copy_(torch.tensor([[-r, r]]))
+        neuron.CV_real.copy_(torch.tensor([[r, r]]))
+        neuron.CV_imag.zero_()
+        neuron.D.fill_(0.5)
+    return neuron
+
+
+def close(actual, expected, rel=2e-5):
+    expected = torch.tensor(expected, dtype=torch.float64)
+    torch.testing.assert_close(actual.detach().flatten().double(), expected, rtol=rel, atol=rel * 1e-1)
+
+
+@pytest.mark.parametrize("path", ["fft", "serial"])
+@pytest.mark.parametrize("soma_grad", ["elementwise", "cumsum"])
+def test_pmsn_golden_6_1(path, soma_grad):
+    neuron = golden_pmsn(soma_grad=soma_grad, path=None if path == "serial" else path)
+    close(neuron.kernel(12, torch.float64)[:, 0], GOLDEN_K)
+    u = torch.tensor(U, dtype=torch.float64).reshape(12, 1, 1).requires_grad_(True)
+    run = neuron.serial if path == "serial" else neuron
+    spikes, trace = run(u, return_states=True)
+    assert spikes.flatten().tolist() == GOLDEN_S
+    close(trace.current, GOLDEN_Y)
+    close(trace.soma, GOLDEN_V)
+    loss = (spikes.flatten() * torch.arange(1, 13, dtype=torch.float64)).sum()
+    (grad,) = torch.autograd.grad(loss, u)
+    close(grad, GOLDEN_GRAD[soma_grad])
+
+
+def test_pmsn_golden_last_hidden_compartment():
+    """v_2[t] = Y[t] − D·u[t] (0.139783 at t = 0): the hidden trace sums (C̃ = 1/√2 each) to the hidden output."""
+    neuron = golden_pmsn(path="fft")
+    u = torch.tensor(U, dtype=torch.float64).reshape(12, 1, 1)
+    _, trace = neuron(u, return_states=True)
+    hidden_output = trace.current - 0.5 * u
+    assert hidden_output[0].item() == pytest.approx(0.139783, rel=1e-5)
+    torch.testing.assert_close(trace.hidden.sum(-1) / math.sqrt(2), hidden_output)
+
+
+def test_pmsn_default_kernel_5_5():
+    neuron = PMSN(channels=1).double()
+    with torch.no_grad():
+        neuron.log_dt.fill_(math.log(0.01))
+    close(neuron.kernel(6)[:, 0], [0.00921681, 0.0076319, 0.00605111, 0.00451613, 0.00306642, 0.00173797])
+    shd = PMSN.from_preset("shd", 1).double()
+    with torch.no_grad():
+        shd.log_dt.fill_(math.log(0.01))
+    close(shd.kernel(6)[:, 0], [0.0398504, 0.0393561, 0.0385795, 0.0375406, 0.0362665, 0.0347897])
+    imagenet = PMSN.from_preset("imagenet", 1).double()
+    with torch.no_grad():
+        imagenet.log_dt.fill_(math.log(0.5))
+    close(imagenet.kernel(6)[:, 0], [0.360779, 0.148734, 0.0258535, -0.0288932, -0.0393505, -0.0268407])
+
+
+EIGEN_C5 = {
+    2: [0.0], 3: [-5.0, 5.0], 4: [-11.18034, 0.0, 11.18034], 5: [-18.251408, -4.109272, 4.109272, 18.251408],
+    9: [-50.135910, -28.194609, -13.395653, -3.465696, 3.465696, 13.395653, 28.194609, 50.135910],
+    17: sorted(s * w for w in [2.991400, 10.742150, 20.965806, 33.515051, 48.641209, 66.942266, 89.667099,
+                                120.105833] for s in (-1, 1)),
+}
+
+
+@pytest.mark.parametrize("compartments", sorted(EIGEN_C5))
+def test_coupling_eigenvalues_5_3(compartments):
+    neuron = PMSN(channels=2, compartments=compartments)
+    expected = torch.tensor(EIGEN_C5[compartments])
+    torch.testing.assert_close(neuron.A_imag[1], expected, atol=1e-4, rtol=1e-6)
+    torch.testing.assert_close(-torch.exp(neuron.log_A_real), torch.full((2, compartments - 1), -0.5))
+    imagenet = PMSN.from_preset("imagenet", 1, compartments=compartments)
+    torch.testing.assert_close(imagenet.A_imag[0], expected * 0.05, atol=1e-4, rtol=1e-5)  # ω ∝ c: 0.25 / 5
+
+
+def test_residues_5_3():
+    neuron = PMSN(channels=1)
+    residue = torch.complex(neuron.CV_real, neuron.CV_imag) * torch.complex(neuron.VinvB_real, neuron.VinvB_imag)
+    expected = torch.tensor([0.091886 - 0.335410j, 0.408114 - 0.335410j, 0.408114 + 0.335410j, 0.091886 + 0.335410j])
+    torch.testing.assert_close(residue[0], expected.to(residue.dtype), atol=2e-6, rtol=0)
+    ones = PMSN.from_preset("shd", 1)
+    residue = torch.complex(ones.CV_real, ones.CV_imag) * torch.complex(ones.VinvB_real, ones.VinvB_imag)
+    torch.testing.assert_close(residue[0].real, torch.tensor([0.367544, 1.632456, 1.632456, 0.367544]), atol=2e-6,
+                               rtol=0)
+
+
+@pytest.mark.parametrize("compartments,count", [(2, 8), (3, 14), (5, 26), (9, 50), (17, 98)])
+def test_parameter_count_per_channel_5_4(compartments, count):
+    neuron = PMSN(channels=7, compartments=compartments)
+    assert sum(p.numel() for p in neuron.parameters()) == 7 * count
+
+
+def test_pmsn_init_ranges():
+    torch.manual_seed(0)
+    neuron = PMSN(channels=4000)
+    dt = torch.exp(neuron.log_dt)
+    assert 1e-3 <= dt.min() and dt.max() <= 1e-1
+    assert abs(neuron.D.mean()) < 0.1 and abs(neuron.D.std() - 1) < 0.1  # N(0, 1)
+    uniform = PMSN.from_preset("imagenet", 4000).D
+    assert 0 <= uniform.min() and uniform.max() < 1
+
+
+TC_INPUT = [1.5, 0.0, 0.8, 2.0, -0.5, 0.3, 1.2, 0.0, 0.0, 2.5, -1.0, 0.7]
+
+
+def test_tclif_golden_6_2_code_order():
+    neuron = TCLIF().double()
+    spikes, trace = neuron(torch.tensor(TC_INPUT, dtype=torch.float64).reshape(12, 1, 1), return_states=True)
+    assert spikes.flatten().tolist() == [0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1]
+    close(trace.dendrite, [1.5, 1.125, 1.26875, 2.79531, 1.12305, 0.47002, 1.09949, 0.754083, 0.220158, 2.63119,
+                           0.884431, 1.11656])
+    close(trace.soma, [0.75, 1.3125, 0.946875, 2.34453, 1.90605, 1.14106, 0.690808, 1.06785, 0.177929, 1.49353,
+                       0.935741, 1.49402])
+
+
+def test_tclif_golden_6_2_paper_order():
+    neuron = TCLIF(coupling_uses_pre_reset_soma=True).double()
+    spikes, trace = neuron(torch.tensor(TC_INPUT, dtype=torch.float64).reshape(12, 1, 1), return_states=True)
+    assert spikes.flatten().tolist() == [0, 1, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0]
+    close(trace.dendrite, [1.5, 1.125, 0.76875, 2.42031, 0.466797, -0.303418, 0.902222, 0.682306, 0.291814, 2.32837,
+                           -0.21717, -0.00841491], rel=5e-5)
+    close(trace.soma, [0.75, 1.3125, 0.696875, 1.90703, 1.14043, -0.0112793, 0.439832, 0.780984, 0.926891, 2.09108,
+                       0.98249, 0.978283], rel=5e-5)
+
+
+def test_tclif_presets_3_2():
+    beta1, beta2 = TCLIF(preset="smnist_rec").betas()
+    assert beta1.item() == pytest.approx(-0.81757, abs=1e-5) and beta2.item() == pytest.approx(0.37754, abs=1e-5)
+    neuron = TCLIF(preset="psmnist_rec")
+    assert neuron.threshold == 1.8 and neuron.dendrite_reset == 0.5
+    assert sum(p.numel() for p in neuron.parameters()) == 2
+
+
+def test_sliding_psn_golden_6_3():
+    x = torch.tensor([0.6, 0.2, 0.9, -0.4, 1.3, 0.0, 0.5, 0.5, -1.2, 2.0, 0.1, 0.3], dtype=torch.float64)
+    neuron = SlidingPSN(order=3).double()
+    assert neuron.weight.tolist() == [0.25, 0.5, 1.0]
+    spikes, trace = neuron(x.reshape(12, 1, 1), return_states=True)
+    charge = [0.6, 0.5, 1.15, 0.1, 1.325, 0.55, 0.825, 0.75, -0.825, 1.525, 0.8, 0.85]
+    close(trace.potential + 1.0, charge)
+    assert spikes.flatten().tolist() == [0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0]
+    surrogate = [0.387727, 0.2884, 0.818286, 0.111181, 0.489602, 0.33349, 0.767898, 0.618486, 0.029523, 0.268795,
+                 0.716957, 0.818286]
+    close(ATan(2.0).derivative(trace.potential), surrogate)
+    (grad_bias,) = torch.autograd.grad(spikes.sum(), neuron.bias)
+    assert grad_bias.item() == pytest.approx(sum(surrogate), rel=1e-5)
