@@ -13,8 +13,10 @@ import sys
 _COMMANDS = (
     "pmsn.demo",
     "pmsn.train.cli",
+    "pmsn.models.cli",
     "pmsn.bench.cli",
     "pmsn.plot.cli",
+    "pmsn.experiments.cli",
 )
 
 
@@ -25,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as err:  # a sub-package not built yet must not break the others
-            if err.name and err.name.startswith("pmsn"):
+            if err.name == module_name:
                 continue
             raise
         module.register(subparsers)

@@ -1,0 +1,1 @@
+"""Measurements: speed and memory (``pmsn bench speed``) and energy (``pmsn bench energy``)."""

@@ -1,0 +1,21 @@
+"""``pmsn bench {speed,energy}``: each measurement module exposes ``register(subparsers)``."""
+
+from __future__ import annotations
+
+import importlib
+
+_MEASUREMENTS = ("pmsn.bench.speed", "pmsn.bench.energy")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("bench", help="measure speed, memory and energy")
+    measurements = parser.add_subparsers(dest="measurement", metavar="MEASUREMENT")
+    for module_name in _MEASUREMENTS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name == module_name:
+                continue
+            raise
+        module.register(measurements)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
