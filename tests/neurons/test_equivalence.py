@@ -34,6 +34,8 @@ FACTORIES = {
     "sliding_psn_kaiming": lambda C, T: SlidingPSN(order=2, exp_init=False, threshold=0.3),
     "pmsn_fft": lambda C, T: make_pmsn(C, T, path="fft"),
     "pmsn_fft_cumsum_grad": lambda C, T: make_pmsn(C, T, path="fft", soma_grad="cumsum"),
+    "pmsn_chunked": lambda C, T: make_pmsn(C, T, path="chunked", chunk=4),
+    "pmsn_chunked_cumsum_grad": lambda C, T: make_pmsn(C, T, path="chunked", soma_grad="cumsum"),
     "pmsn_n2": lambda C, T: make_pmsn(C, T, path="fft", compartments=2, output_init="ones"),
     "pmsn_n3_strict": lambda C, T: make_pmsn(C, T, path="fft", compartments=3, strict=True),
     "pmsn_scaled": lambda C, T: make_pmsn(C, T, path="fft", scale=0.2, threshold=0.5),
@@ -152,3 +154,22 @@ def test_forward_is_stateless():
     neuron = LIF()
     x = torch.rand(6, 2, 3) * 3
     assert torch.equal(neuron(x), neuron(x))
+
+
+def test_automatic_path_equals_every_forced_path(caplog):
+    """The automatic choice gives the same outputs as each forced path, and says which one ran."""
+    torch.manual_seed(3)
+    x = torch.randn(300, 2, 4, 3) + 0.4
+    reference = make_pmsn(4, 300, path="fft")
+    paths = ["fft", "chunked"] + (["fused"] if _fused_available() else [])
+    outputs = {}
+    for path in paths + [None]:
+        neuron = make_pmsn(4, 300, path=path)
+        neuron.load_state_dict(reference.state_dict())
+        with caplog.at_level("DEBUG", logger="pmsn.neurons.pmsn"):
+            caplog.clear()
+            outputs[path] = neuron(x)
+        assert any("path=" in r.getMessage() for r in caplog.records)
+    for path in paths + [None]:  # float32: identical up to a few near-threshold ties
+        agreement = (outputs[path] == outputs["fft"]).float().mean().item()
+        assert agreement >= 0.999, f"path {path}: {agreement}"

@@ -8,8 +8,9 @@ and one spiking soma. Per channel and time step t (serial definition, ``step``):
     v[t]   = r[t−1] + ReLU(κ·Y[t])                       non-leaky soma, clamped input           §5.7-5.8
     S[t]   = [v[t] ≥ θ],   r[t] = v[t] − θ·⌊v[t]/θ⌋      fire once, keep the remainder           §5.8
 
-Parallel path (``forward``): Y = K ∗ u + D·u with K[l] = Re Σ_m C̃_m B̄_m Ā_mˡ by FFT (any device), or the
-fused C++ sweep on CPU; then the cumulative-sum soma of ``pmsn.ops.soma``. Both equal the loop of ``step``.
+Parallel path (``forward``): Y = K ∗ u + D·u with K[l] = Re Σ_m C̃_m B̄_m Ā_mˡ by FFT or by a chunked scan
+(``pmsn.ops``), then the cumulative-sum soma; on CPU the fused C++ sweep does both in one pass over time.
+All equal the loop of ``step``.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from torch import nn
 
 from pmsn.neurons.base import Neuron, channel_view, check_state_shape
 from pmsn.ops.linear_system import causal_conv_fft, convolution_kernel, coupling_matrix, diagonalize, discretize
+from pmsn.ops.scan import causal_conv_chunked
 from pmsn.ops.soma import SOMA_GRADS, parallel_soma
 from pmsn.surrogate import spike
 
 log = logging.getLogger(__name__)
 
 SOMA_MODES = ("parallel", "serial", "serial_soft", "no_reset", "memoryless")
-PATHS = ("fft", "fused")
+PATHS = ("fft", "chunked", "fused")
+SHORT_T = 256  # on GPU, sequences shorter than this use the chunked scan, longer ones the FFT
 GLOBAL_MODES = (None, "sum")
 
 # Per-task presets of the official code (spec §5.10): coupling c, dt range, C vector, D init, κ.
@@ -68,8 +71,9 @@ class PMSN(Neuron):
             without reset), ``"memoryless"`` (S = [κY ≥ θ]), §5.11.
         global_mode: ``None`` or ``"sum"`` — "global PMSN": every step sees I_g = Σ_t u[t] (spec §5.11 (a));
             non-causal, so ``step`` is unavailable.
-        path: force ``"fft"`` or ``"fused"`` (CPU C++ sweep); ``None`` picks by device and logs the choice.
-        chunk: steps per chunk of the float32 cumulative-sum soma (remainder carried between chunks).
+        path: force ``"fft"``, ``"chunked"`` or ``"fused"`` (CPU C++ sweep); ``None`` picks: CPU → fused (if it
+            builds, else chunked), CUDA → chunked below T = 256, FFT above; the choice is logged at debug level.
+        chunk: steps per chunk of the float32 cumulative-sum soma (remainder carried) and of the chunked scan.
     """
 
     def __init__(self, channels: int, compartments: int = 5, threshold: float = 1.0, scale: float = 1.0,
@@ -148,9 +152,10 @@ class PMSN(Neuron):
                                  f"got device={x.device.type}, soma_mode={self.soma_mode!r}, "
                                  f"return_states={return_states}")
             return self.path
-        if x.device.type == "cpu" and not return_states and self.soma_mode == "parallel" and self._fused_ok():
-            return "fused"
-        return "fft"
+        if x.device.type == "cpu":
+            fused = not return_states and self.soma_mode == "parallel" and self._fused_ok()
+            return "fused" if fused else "chunked"
+        return "chunked" if x.shape[0] < SHORT_T else "fft"
 
     def _fused_ok(self) -> bool:
         try:
@@ -169,8 +174,11 @@ class PMSN(Neuron):
             return self._fused(u).to(x.dtype)
         steps, spatial = u.shape[0], u.dim() - 3
         decay, input_gain, readout = self.modal_system(dtype)
-        kernel = convolution_kernel(decay, readout * input_gain, steps)
-        current = causal_conv_fft(u, kernel) + channel_view(self.D.to(dtype), spatial) * u
+        if path == "chunked":
+            hidden_output = causal_conv_chunked(u, decay, input_gain, readout, self.chunk)
+        else:
+            hidden_output = causal_conv_fft(u, convolution_kernel(decay, readout * input_gain, steps))
+        current = hidden_output + channel_view(self.D.to(dtype), spatial) * u
         spikes, potential = self._soma(current)
         if not return_states:
             return spikes.to(x.dtype)
@@ -198,7 +206,7 @@ class PMSN(Neuron):
         """Spikes and pre-reset potential from the soma current Y ``[T, ...]`` in the configured soma mode."""
         drive = self.scale * current
         if self.soma_mode == "parallel":
-            return parallel_soma(torch.relu(drive), self.threshold, self.surrogate, self.strict, self.soma_grad,
+            return parallel_soma(current, self.threshold, self.scale, self.surrogate, self.strict, self.soma_grad,
                                  self.chunk, trace=True)
         if self.soma_mode == "no_reset":
             potential = drive.cumsum(0)

@@ -7,8 +7,9 @@ Exactness at long T: P grows with t, so a float32 cumsum over the whole sequence
 chunks of ``chunk`` steps, each started from the carried remainder r (kept in [0, θ)), so no value ever grows
 beyond one chunk's input (kernels.md "Exactness").
 
+The input current Y is clamped first, x = ReLU(κ·Y) (§5.7), inside the same autograd function.
 Gradient (§5.9): ``soma_grad="elementwise"`` (default; paper = code): ∂L/∂x[t] = ∂L/∂S[t]·σ'(v[t] − θ);
-``"cumsum"``: through the integrator, ∂L/∂x[t'] = Σ_{t≥t'} ∂L/∂S[t]·σ'(v[t] − θ).
+``"cumsum"``: through the integrator, ∂L/∂x[t'] = Σ_{t≥t'} ∂L/∂S[t]·σ'(v[t] − θ); then ∂x/∂Y = κ·[κY > 0].
 """
 
 from __future__ import annotations
@@ -38,29 +39,38 @@ def soma_potential(x: torch.Tensor, threshold: float, chunk: int = 64) -> torch.
 
 
 class _ParallelSoma(torch.autograd.Function):
+    """ReLU(κ·Y) → cumulative-sum soma → spikes, saving one tensor: ∂S/∂Y = σ'(v − θ)·κ·[κY > 0]."""
+
     @staticmethod
-    def forward(ctx, x, threshold, surrogate, strict, soma_grad, chunk):
-        potential = soma_potential(x, threshold, chunk)
+    def forward(ctx, current, threshold, scale, surrogate, strict, soma_grad, chunk):
+        drive = scale * current
+        potential = soma_potential(torch.relu(drive), threshold, chunk)
         spikes = heaviside(potential - threshold, strict)
         if ctx.needs_input_grad[0]:
-            ctx.save_for_backward(surrogate.derivative(potential - threshold))  # the only tensor backward needs
-        ctx.soma_grad = soma_grad
+            slope = surrogate.derivative(potential - threshold)
+            if soma_grad == "elementwise":
+                ctx.save_for_backward(slope * (drive > 0) * scale)
+            else:  # the ReLU mask and κ apply after the sum over t ≥ t'
+                ctx.save_for_backward(slope, drive > 0)
+        ctx.soma_grad, ctx.scale = soma_grad, scale
         return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes):
-        (slope,) = ctx.saved_tensors
-        grad = grad_spikes * slope
-        if ctx.soma_grad == "cumsum":  # Σ over t ≥ t': a reversed cumulative sum along time
-            grad = grad.flip(0).cumsum(0).flip(0)
-        return grad, None, None, None, None, None
+        if ctx.soma_grad == "elementwise":
+            (slope,) = ctx.saved_tensors
+            return grad_spikes * slope, None, None, None, None, None, None
+        slope, active = ctx.saved_tensors
+        grad = (grad_spikes * slope).flip(0).cumsum(0).flip(0)  # Σ over t ≥ t': through the integrator
+        return grad * active * ctx.scale, None, None, None, None, None, None
 
 
-def parallel_soma(x, threshold=1.0, surrogate=None, strict=False, soma_grad="elementwise", chunk=64, trace=False):
-    """Spikes of the soma for non-negative input current x ``[T, ...]``; with ``trace`` also returns v[t]."""
+def parallel_soma(current, threshold=1.0, scale=1.0, surrogate=None, strict=False, soma_grad="elementwise",
+                  chunk=64, trace=False):
+    """Spikes of the soma driven by ReLU(scale·current), current ``[T, ...]``; with ``trace`` also returns v[t]."""
     if soma_grad not in SOMA_GRADS:
         raise ValueError(f"soma_grad must be one of {SOMA_GRADS}, got {soma_grad!r}")
-    spikes = _ParallelSoma.apply(x, float(threshold), surrogate, strict, soma_grad, int(chunk))
+    spikes = _ParallelSoma.apply(current, float(threshold), float(scale), surrogate, strict, soma_grad, int(chunk))
     if trace:
-        return spikes, soma_potential(x.detach(), threshold, chunk)
+        return spikes, soma_potential(torch.relu(scale * current.detach()), threshold, chunk)
     return spikes
