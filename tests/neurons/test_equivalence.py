@@ -173,3 +173,16 @@ def test_automatic_path_equals_every_forced_path(caplog):
     for path in paths + [None]:  # float32: identical up to a few near-threshold ties
         agreement = (outputs[path] == outputs["fft"]).float().mean().item()
         assert agreement >= 0.999, f"path {path}: {agreement}"
+
+
+@pytest.mark.parametrize("path", ["fft", "chunked"])
+def test_bf16_autocast_keeps_the_kernel_in_float32(path):
+    torch.manual_seed(4)
+    neuron = make_pmsn(4, 64, path=path)
+    x = torch.randn(64, 2, 4) + 0.4
+    reference = neuron(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = neuron(x)
+    assert torch.equal(under_autocast.float(), reference)
+    spikes_bf16 = neuron(x.bfloat16())
+    assert spikes_bf16.dtype == torch.bfloat16 and (spikes_bf16.float() == neuron(x.bfloat16().float())).all()

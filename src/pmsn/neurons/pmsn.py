@@ -166,6 +166,10 @@ class PMSN(Neuron):
 
     # parallel path -------------------------------------------------------------------------------------------
     def _parallel(self, x: torch.Tensor, return_states: bool):
+        with torch.autocast(x.device.type, enabled=False):  # kernel and soma stay in float32 under autocast
+            return self._parallel_full_precision(x, return_states)
+
+    def _parallel_full_precision(self, x: torch.Tensor, return_states: bool):
         dtype = self._compute_dtype(x)
         u = self._global_input(x).to(dtype)
         path = self._choose_path(x, return_states)
