@@ -29,6 +29,7 @@ FACTORIES = {
     "tclif_layer": lambda C, T: TCLIF(decay_init=(1.5, -0.5)),
     "tclif_channel": lambda C, T: TCLIF(channels=C, beta_sharing="channel", decay_init=(0.3, 0.2)),
     "tclif_paper_order": lambda C, T: TCLIF(coupling_uses_pre_reset_soma=True, detach_reset=True),
+    "tclif_free_betas": lambda C, T: TCLIF(parametrization="free", decay_init=(0.4, -0.3)),
     "masked_psn": lambda C, T: MaskedPSN(T=T, order=min(3, T), threshold=0.05),
     "sliding_psn": lambda C, T: SlidingPSN(order=4),
     "sliding_psn_kaiming": lambda C, T: SlidingPSN(order=2, exp_init=False, threshold=0.3),

@@ -175,3 +175,13 @@ def test_sliding_psn_golden_6_3():
     close(ATan(2.0).derivative(trace.potential), surrogate)
     (grad_bias,) = torch.autograd.grad(spikes.sum(), neuron.bias)
     assert grad_bias.item() == pytest.approx(sum(surrogate), rel=1e-5)
+
+
+def test_tclif_free_parametrization_matches_sigmoid_form():
+    sigmoid_form = TCLIF(decay_init=(1.5, -0.5)).double()
+    beta1, beta2 = (b.item() for b in sigmoid_form.betas())
+    free = TCLIF(parametrization="free", decay_init=(beta1, beta2)).double()
+    x = torch.randn(30, 2, 3, dtype=torch.float64) + 0.5
+    assert torch.equal(free(x), sigmoid_form(x))
+    with pytest.raises(ValueError, match="parametrization.*'tanh'"):
+        TCLIF(parametrization="tanh")

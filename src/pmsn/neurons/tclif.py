@@ -31,6 +31,7 @@ PRESETS = {
     "ssc": dict(decay_init=(0.0, 0.0), dendrite_reset=0.5, threshold=1.5),
 }
 SHARING = ("layer", "channel")
+PARAMETRIZATIONS = ("sigmoid", "free")
 
 
 def logits_from_betas(beta1: float, beta2: float) -> tuple[float, float]:
@@ -54,18 +55,23 @@ class TCLIFTrace(NamedTuple):
 class TCLIF(Neuron):
     """Two-compartment LIF. ``beta_sharing="layer"`` (default): one learnable (c0, c1) pair for the layer;
     ``"channel"``: one pair per channel (needs ``channels``). ``preset`` picks a §3.2 row (e.g. ``"smnist_rec"``).
+    ``parametrization="free"`` learns (β1, β2) directly, of any sign (``decay_init`` then holds β1, β2): the
+    β-quadrant study of P-TC Fig. 2 needs all four quadrants, the sigmoid form covers quadrant II only.
     """
 
     def __init__(self, channels: int | None = None, decay_init: tuple[float, float] = (0.0, 0.0),
                  dendrite_reset: float = 0.5, threshold: float = 1.0, beta_sharing: str = "layer",
                  coupling_uses_pre_reset_soma: bool = False, detach_reset: bool = False, surrogate="triangle",
-                 strict: bool = False, preset: str | None = None):
+                 strict: bool = False, preset: str | None = None, parametrization: str = "sigmoid"):
         super().__init__(surrogate, strict)
         if preset is not None:
             if preset not in PRESETS:
                 raise ValueError(f"unknown TC-LIF preset {preset!r}; expected one of {sorted(PRESETS)}")
             decay_init, dendrite_reset, threshold = (PRESETS[preset][k] for k in
                                                      ("decay_init", "dendrite_reset", "threshold"))
+        if parametrization not in PARAMETRIZATIONS:
+            raise ValueError(f"TC-LIF parametrization must be one of {PARAMETRIZATIONS}, got {parametrization!r}")
+        self.parametrization = parametrization
         if beta_sharing not in SHARING:
             raise ValueError(f"TC-LIF beta_sharing must be one of {SHARING}, got {beta_sharing!r}")
         if beta_sharing == "channel" and not (isinstance(channels, int) and channels > 0):
@@ -77,7 +83,9 @@ class TCLIF(Neuron):
         self.decay = nn.Parameter(init if beta_sharing == "layer" else init.expand(channels, 2).clone())
 
     def betas(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(β1, β2) = (−σ(c0), σ(c1)), scalars or ``[C]``."""
+        """(β1, β2) = (−σ(c0), σ(c1)) (or the raw pair when ``parametrization="free"``), scalars or ``[C]``."""
+        if self.parametrization == "free":
+            return self.decay[..., 0], self.decay[..., 1]
         return -torch.sigmoid(self.decay[..., 0]), torch.sigmoid(self.decay[..., 1])
 
     def extra_repr(self) -> str:
