@@ -1,0 +1,445 @@
+// Fused CPU sweep of the PMSN neuron: modal recurrence + ReLU + soma in one pass over time
+// (spec neurons.md §5.5-5.9; design in kernels.md "The fused CPU kernel").
+//
+// Layout: u is [T, J] (J = B·C·S columns, native time-first layout, no transposes); the channel of
+// column j is (j / S) % C. Columns are processed in tiles; for each tile the N complex modal states stay
+// in cache while t runs 0..T−1, and every inner loop runs over the columns of the tile (vectorised).
+//
+// Per column (channel c, modes m):
+//   x̂_m[t] = Ā_m·x̂_m[t−1] + u[t]                      (modal recurrence, x̂[−1] = 0)
+//   Y[t]   = D·u[t] + Re Σ_m r_m·x̂_m[t]                (r = C̃·B̄)
+//   v[t]   = rem[t−1] + ReLU(κ·Y[t]);  S[t] = [v ≥ θ] (or v > θ if strict)
+//   rem[t] = v[t] − θ·⌊v[t]/θ⌋                         (stays in [0, θ): exact at any T, §5.8)
+//
+// Backward (§5.9). G[t] = dL/dY[t] = A[t]·κ·[κY[t] > 0] with A[t] = dL/dS[t]·tri(v[t] − θ) ("elementwise")
+// or A[t] = Σ_{t'≥t} dL/dS[t']·tri(v[t'] − θ) ("cumsum"). Adjoint of the recurrence (reverse sweep):
+//   ν_m[t] = Ā_m·ν_m[t+1] + G[t]                       dL/du[t] = D·G[t] + Re Σ_m r_m·ν_m[t]
+//   ζ_m[t] = Ā_m·ζ_m[t+1] + ν_m[t+1]                   (second-order adjoint: carries d(Āᵏ)/dĀ)
+// and per-column sums P_m = Σ_t u·ν_m, W_m = Σ_t u·ζ_m, E = Σ_t u·G, from which (in Python)
+//   dL/dr = (Re P, −Im P), dL/dĀ = (Re(r·W), −Im(r·W)), dL/dD = E.
+//
+// Backward reads no saved surrogate tensor: forward stores the modal state and remainder every `block`
+// steps (checkpoints); backward recomputes dL/dS·tri(v − θ) and κ·[κY > 0] one block at a time into a
+// small per-tile scratch, then sweeps that block in reverse (kernels.md "Further"). In the reverse sweep
+// the adjoint state of one mode and one register-wide chunk of columns lives in registers for the whole
+// block (GCC/Clang vector extensions), so per step only G, u and the dL/du accumulator touch memory.
+//
+// Hot loops avoid std::min/max/abs and branches (ternaries only) so that the compiler vectorises them
+// (build with -fno-trapping-math so that std::floor vectorises too).
+
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+// One 64-byte vector of scalar_t (one AVX-512 register, two AVX2 registers).
+template <typename scalar_t>
+struct Lanes {
+  typedef scalar_t vec __attribute__((vector_size(64)));
+  static constexpr int64_t count = 64 / sizeof(scalar_t);
+  static vec load(const scalar_t* p) {
+    vec v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static void store(scalar_t* p, const vec& v) { std::memcpy(p, &v, sizeof v); }
+};
+
+// Per-tile rows are `stride` apart: the tile width rounded up to whole vectors (padding is zero).
+int64_t padded(int64_t tile, int64_t lanes) { return (tile + lanes - 1) / lanes * lanes; }
+
+// Parameters gathered per tile, laid out [mode][column] so that every column loop is unit-stride.
+template <typename scalar_t>
+struct TileParams {
+  int64_t stride;
+  std::vector<scalar_t> abar_re, abar_im, residue_re, residue_im, skip;
+
+  TileParams(int64_t stride_, int64_t modes)
+      : stride(stride_), abar_re(modes * stride_), abar_im(modes * stride_), residue_re(modes * stride_),
+        residue_im(modes * stride_), skip(stride_) {}
+
+  // Padding columns (k ≥ width) get zero parameters, so that padded lanes stay zero.
+  void gather(const scalar_t* const* params, int64_t first_column, int64_t width, int64_t modes, int64_t channels,
+              int64_t spatial) {
+    for (int64_t k = 0; k < stride; ++k) {
+      const bool inside = k < width;
+      const int64_t channel = inside ? ((first_column + k) / spatial) % channels : 0;
+      skip[k] = inside ? params[4][channel] : scalar_t(0);
+      for (int64_t m = 0; m < modes; ++m) {
+        abar_re[m * stride + k] = inside ? params[0][channel * modes + m] : scalar_t(0);
+        abar_im[m * stride + k] = inside ? params[1][channel * modes + m] : scalar_t(0);
+        residue_re[m * stride + k] = inside ? params[2][channel * modes + m] : scalar_t(0);
+        residue_im[m * stride + k] = inside ? params[3][channel * modes + m] : scalar_t(0);
+      }
+    }
+  }
+};
+
+template <typename scalar_t>
+struct SomaConfig {
+  scalar_t threshold, scale, width;
+  scalar_t fires_at_threshold;  // 1 for S = [v ≥ θ], 0 for strict S = [v > θ]
+};
+
+// Modal state of one tile: x̂ (re, im) [mode][column] and the soma remainder [column].
+template <typename scalar_t>
+struct TileState {
+  std::vector<scalar_t> re, im, remainder;
+  TileState(int64_t stride, int64_t modes) : re(modes * stride), im(modes * stride), remainder(stride) {}
+  void clear() {
+    std::fill(re.begin(), re.end(), scalar_t(0));
+    std::fill(im.begin(), im.end(), scalar_t(0));
+    std::fill(remainder.begin(), remainder.end(), scalar_t(0));
+  }
+};
+
+// Pointers and sizes shared by all tiles of one call. params = (abar_re, abar_im, residue_re, residue_im, skip).
+template <typename scalar_t>
+struct Problem {
+  const scalar_t* u;
+  const scalar_t* params[5];
+  int64_t steps, columns, channels, spatial, modes, block, tile, stride;
+  SomaConfig<scalar_t> soma;
+
+  Problem(const torch::Tensor& u_, const std::vector<torch::Tensor>& params_, int64_t channels_, int64_t spatial_,
+          int64_t block_, int64_t tile_, SomaConfig<scalar_t> soma_)
+      : u(u_.data_ptr<scalar_t>()), steps(u_.size(0)), columns(u_.size(1)), channels(channels_), spatial(spatial_),
+        modes(params_[0].size(1)), block(block_), tile(tile_), stride(padded(tile_, Lanes<scalar_t>::count)),
+        soma(soma_) {
+    for (int i = 0; i < 5; ++i) params[i] = params_[i].data_ptr<scalar_t>();
+  }
+  int64_t blocks() const { return block > 0 ? (steps + block - 1) / block : 0; }
+  int64_t checkpoint_rows() const { return 2 * modes + 1; }  // x̂ re (N), x̂ im (N), remainder
+  int64_t tiles() const { return (columns + tile - 1) / tile; }
+};
+
+// What a recompute in backward writes instead of spikes: dL/dS·tri(v − θ) and κ·[κY > 0], rows `stride`
+// apart, row 0 = t_begin (dL/dS is read here, in forward order, so that the reverse sweep finds it in cache).
+template <typename scalar_t>
+struct Recompute {
+  const scalar_t* grad_spikes;  // [T, J]
+  scalar_t* spike_grad;         // [block, stride]
+  scalar_t* relu_gain;          // [block, stride]
+};
+
+constexpr int64_t kPrefetchRows = 4;  // rows fetched ahead: tile rows are J apart, out of the prefetchers' reach
+
+template <typename scalar_t>
+inline void prefetch_row(const scalar_t* row, int64_t width) {
+  for (int64_t k = 0; k < width; k += 64 / sizeof(scalar_t)) __builtin_prefetch(row + k);
+}
+
+// Forward sweep of steps [t_begin, t_end) for the `width` columns of one tile starting at `first`. If `spikes`
+// is given, writes S (row stride J); otherwise fills `recompute`. Both variants run the same arithmetic, so a
+// recompute reproduces the forward bit for bit.
+template <typename scalar_t>
+void sweep_forward(const Problem<scalar_t>& pb, int64_t first, int64_t width, int64_t t_begin, int64_t t_end,
+                   const TileParams<scalar_t>& p, TileState<scalar_t>& state, scalar_t* current, scalar_t* spikes,
+                   const Recompute<scalar_t>& recompute) {
+  const int64_t columns = pb.columns, stride = pb.stride;
+  const scalar_t threshold = pb.soma.threshold, scale = pb.soma.scale, tri_width = pb.soma.width;
+  const scalar_t inv_width_sq = scalar_t(1) / (tri_width * tri_width);
+  const scalar_t fires_at_threshold = pb.soma.fires_at_threshold;
+  const scalar_t* skip = p.skip.data();
+  scalar_t* remainder = state.remainder.data();
+  for (int64_t t = t_begin; t < t_end; ++t) {
+    const scalar_t* u_t = pb.u + t * columns + first;
+    if (t + kPrefetchRows < t_end) prefetch_row(u_t + kPrefetchRows * columns, width);
+#pragma omp simd
+    for (int64_t k = 0; k < width; ++k) current[k] = skip[k] * u_t[k];
+    for (int64_t m = 0; m < pb.modes; ++m) {
+      const scalar_t* a_re = p.abar_re.data() + m * stride;
+      const scalar_t* a_im = p.abar_im.data() + m * stride;
+      const scalar_t* r_re = p.residue_re.data() + m * stride;
+      const scalar_t* r_im = p.residue_im.data() + m * stride;
+      scalar_t* x_re = state.re.data() + m * stride;
+      scalar_t* x_im = state.im.data() + m * stride;
+#pragma omp simd
+      for (int64_t k = 0; k < width; ++k) {
+        const scalar_t next_re = a_re[k] * x_re[k] - a_im[k] * x_im[k] + u_t[k];
+        const scalar_t next_im = a_re[k] * x_im[k] + a_im[k] * x_re[k];
+        x_re[k] = next_re;
+        x_im[k] = next_im;
+        current[k] += r_re[k] * next_re - r_im[k] * next_im;
+      }
+    }
+    if (spikes != nullptr) {
+      scalar_t* s_t = spikes + t * columns + first;
+#pragma omp simd
+      for (int64_t k = 0; k < width; ++k) {
+        const scalar_t drive = scale * current[k];
+        const scalar_t v = remainder[k] + (drive > 0 ? drive : scalar_t(0));
+        const scalar_t above = v > threshold ? scalar_t(1) : scalar_t(0);
+        const scalar_t at = v == threshold ? fires_at_threshold : scalar_t(0);
+        s_t[k] = above + at;
+        remainder[k] = v - threshold * std::floor(v / threshold);
+      }
+    } else {
+      const scalar_t* gs_t = recompute.grad_spikes + t * columns + first;
+      if (t + kPrefetchRows < t_end) prefetch_row(gs_t + kPrefetchRows * columns, width);
+      scalar_t* sg_t = recompute.spike_grad + (t - t_begin) * stride;
+      scalar_t* gain_t = recompute.relu_gain + (t - t_begin) * stride;
+#pragma omp simd
+      for (int64_t k = 0; k < width; ++k) {
+        const scalar_t drive = scale * current[k];
+        const scalar_t v = remainder[k] + (drive > 0 ? drive : scalar_t(0));
+        const scalar_t distance = v - threshold;
+        const scalar_t tri = tri_width - (distance < 0 ? -distance : distance);
+        sg_t[k] = tri > 0 ? gs_t[k] * (tri * inv_width_sq) : scalar_t(0);
+        gain_t[k] = drive > 0 ? scale : scalar_t(0);
+        remainder[k] = v - threshold * std::floor(v / threshold);
+      }
+    }
+  }
+}
+
+// Forward of one tile over all steps; stores the state at every block start into `checkpoints` if given.
+template <typename scalar_t>
+void forward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, TileParams<scalar_t>& p,
+                  TileState<scalar_t>& state, scalar_t* current, scalar_t* spikes, scalar_t* checkpoints) {
+  const int64_t modes = pb.modes, columns = pb.columns, stride = pb.stride;
+  p.gather(pb.params, first, width, modes, pb.channels, pb.spatial);
+  state.clear();
+  if (checkpoints == nullptr) {
+    sweep_forward<scalar_t>(pb, first, width, 0, pb.steps, p, state, current, spikes, {});
+    return;
+  }
+  for (int64_t b = 0; b < pb.blocks(); ++b) {
+    scalar_t* ckpt = checkpoints + b * pb.checkpoint_rows() * columns + first;
+    for (int64_t m = 0; m < modes; ++m) {
+      std::copy_n(state.re.data() + m * stride, width, ckpt + m * columns);
+      std::copy_n(state.im.data() + m * stride, width, ckpt + (modes + m) * columns);
+    }
+    std::copy_n(state.remainder.data(), width, ckpt + 2 * modes * columns);
+    sweep_forward<scalar_t>(pb, first, width, b * pb.block, std::min(pb.steps, (b + 1) * pb.block), p, state,
+                            current, spikes, {});
+  }
+}
+
+// Per-thread buffers of the backward sweep; rows `stride` apart.
+template <typename scalar_t>
+struct BackwardScratch {
+  TileParams<scalar_t> p;
+  TileState<scalar_t> state;
+  // per block [block, stride]: dL/dS·tri, then G in place; κ·[κY > 0]; u; dL/du accumulator
+  std::vector<scalar_t> grad_y, relu_gain, u_block, grad_u_block;
+  std::vector<scalar_t> current, accumulated, nu_re, nu_im, zeta_re, zeta_im, block_sums;
+  BackwardScratch(int64_t stride, int64_t modes, int64_t block)
+      : p(stride, modes), state(stride, modes), grad_y(block * stride), relu_gain(block * stride),
+        u_block(block * stride), grad_u_block(block * stride), current(stride), accumulated(stride),
+        nu_re(modes * stride), nu_im(modes * stride), zeta_re(modes * stride), zeta_im(modes * stride),
+        block_sums((4 * modes + 1) * stride) {}
+};
+
+// Reverse sweep of mode m over one block (`rows` steps) for the vector of columns at k: ν, ζ and the sums
+// P, W stay in registers; adds Re(r·ν) to the dL/du accumulator.
+template <typename scalar_t, bool kParamGrads>
+void adjoint_mode_chunk(BackwardScratch<scalar_t>& s, int64_t stride, int64_t modes, int64_t m, int64_t k,
+                        int64_t rows) {
+  using L = Lanes<scalar_t>;
+  using vec = typename L::vec;
+  const int64_t at = m * stride + k;
+  const vec a_re = L::load(s.p.abar_re.data() + at), a_im = L::load(s.p.abar_im.data() + at);
+  const vec r_re = L::load(s.p.residue_re.data() + at), r_im = L::load(s.p.residue_im.data() + at);
+  vec n_re = L::load(s.nu_re.data() + at), n_im = L::load(s.nu_im.data() + at);
+  vec z_re = L::load(s.zeta_re.data() + at), z_im = L::load(s.zeta_im.data() + at);
+  vec p_re = {}, p_im = {}, w_re = {}, w_im = {};
+  for (int64_t row = rows - 1; row >= 0; --row) {
+    const vec g = L::load(s.grad_y.data() + row * stride + k);
+    if (kParamGrads) {
+      const vec u = L::load(s.u_block.data() + row * stride + k);
+      const vec next_z_re = a_re * z_re - a_im * z_im + n_re;  // ζ[t] = Ā·ζ[t+1] + ν[t+1]
+      const vec next_z_im = a_re * z_im + a_im * z_re + n_im;
+      z_re = next_z_re;
+      z_im = next_z_im;
+      const vec next_n_re = a_re * n_re - a_im * n_im + g;  // ν[t] = Ā·ν[t+1] + G[t]
+      const vec next_n_im = a_re * n_im + a_im * n_re;
+      n_re = next_n_re;
+      n_im = next_n_im;
+      p_re += u * n_re;
+      p_im += u * n_im;
+      w_re += u * z_re;
+      w_im += u * z_im;
+    } else {
+      const vec next_n_re = a_re * n_re - a_im * n_im + g;
+      const vec next_n_im = a_re * n_im + a_im * n_re;
+      n_re = next_n_re;
+      n_im = next_n_im;
+    }
+    scalar_t* grad_u = s.grad_u_block.data() + row * stride + k;
+    L::store(grad_u, L::load(grad_u) + r_re * n_re - r_im * n_im);
+  }
+  L::store(s.nu_re.data() + at, n_re);
+  L::store(s.nu_im.data() + at, n_im);
+  if (kParamGrads) {
+    L::store(s.zeta_re.data() + at, z_re);
+    L::store(s.zeta_im.data() + at, z_im);
+    L::store(s.block_sums.data() + at, p_re);
+    L::store(s.block_sums.data() + modes * stride + at, p_im);
+    L::store(s.block_sums.data() + 2 * modes * stride + at, w_re);
+    L::store(s.block_sums.data() + 3 * modes * stride + at, w_im);
+  }
+}
+
+// Backward of one tile, block by block (last first): recompute the block from its checkpoint, form G,
+// then run the adjoint recurrences backwards through the block. `grad_u` / `sums` may be null.
+template <typename scalar_t>
+void backward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, BackwardScratch<scalar_t>& s,
+                   const scalar_t* grad_spikes, const scalar_t* checkpoints, scalar_t carry, scalar_t* grad_u,
+                   double* sums) {
+  const int64_t modes = pb.modes, columns = pb.columns, stride = pb.stride;
+  s.p.gather(pb.params, first, width, modes, pb.channels, pb.spatial);
+  for (auto* buffer : {&s.nu_re, &s.nu_im, &s.zeta_re, &s.zeta_im, &s.accumulated}) {
+    std::fill(buffer->begin(), buffer->end(), scalar_t(0));
+  }
+  const scalar_t* skip = s.p.skip.data();
+  for (int64_t b = pb.blocks() - 1; b >= 0; --b) {
+    const int64_t t_begin = b * pb.block, t_end = std::min(pb.steps, (b + 1) * pb.block), rows = t_end - t_begin;
+    const scalar_t* ckpt = checkpoints + b * pb.checkpoint_rows() * columns + first;
+    for (int64_t m = 0; m < modes; ++m) {
+      std::copy_n(ckpt + m * columns, width, s.state.re.data() + m * stride);
+      std::copy_n(ckpt + (modes + m) * columns, width, s.state.im.data() + m * stride);
+    }
+    std::copy_n(ckpt + 2 * modes * columns, width, s.state.remainder.data());
+    sweep_forward<scalar_t>(pb, first, width, t_begin, t_end, s.p, s.state, s.current.data(), nullptr,
+                            {grad_spikes, s.grad_y.data(), s.relu_gain.data()});
+    // G = dL/dY (§5.9: element-wise, carry 0, or summed over t' ≥ t, carry 1), times κ·[κY > 0];
+    // dL/du starts from D·G; u is copied so that padded lanes read zeros.
+    scalar_t* skip_sum = s.block_sums.data() + 4 * modes * stride;
+    std::fill(skip_sum, skip_sum + stride, scalar_t(0));
+    scalar_t* acc = s.accumulated.data();
+    for (int64_t row = rows - 1; row >= 0; --row) {
+      const scalar_t* u_t = pb.u + (t_begin + row) * columns + first;
+      const scalar_t* gain_t = s.relu_gain.data() + row * stride;
+      scalar_t* g = s.grad_y.data() + row * stride;
+      scalar_t* u_copy = s.u_block.data() + row * stride;
+      scalar_t* gu = s.grad_u_block.data() + row * stride;
+#pragma omp simd
+      for (int64_t k = 0; k < width; ++k) {
+        acc[k] = acc[k] * carry + g[k];
+        g[k] = acc[k] * gain_t[k];
+        gu[k] = skip[k] * g[k];
+        u_copy[k] = u_t[k];
+        skip_sum[k] += u_t[k] * g[k];
+      }
+      for (int64_t k = width; k < stride; ++k) g[k] = u_copy[k] = gu[k] = scalar_t(0);
+    }
+    for (int64_t m = 0; m < modes; ++m) {
+      for (int64_t k = 0; k < stride; k += Lanes<scalar_t>::count) {
+        if (sums != nullptr) {
+          adjoint_mode_chunk<scalar_t, true>(s, stride, modes, m, k, rows);
+        } else {
+          adjoint_mode_chunk<scalar_t, false>(s, stride, modes, m, k, rows);
+        }
+      }
+    }
+    if (grad_u != nullptr) {
+      for (int64_t row = 0; row < rows; ++row) {
+        std::copy_n(s.grad_u_block.data() + row * stride, width, grad_u + (t_begin + row) * columns + first);
+      }
+    }
+    if (sums != nullptr) {  // block sums (scalar_t, ≤ block terms) into the float64 column sums
+      for (int64_t q = 0; q < 4 * modes + 1; ++q) {
+        double* out = sums + q * columns + first;
+        const scalar_t* in = s.block_sums.data() + q * stride;
+#pragma omp simd
+        for (int64_t k = 0; k < width; ++k) out[k] += static_cast<double>(in[k]);
+      }
+    }
+  }
+}
+
+void check_layout(const torch::Tensor& u, const std::vector<torch::Tensor>& params, int64_t channels, int64_t tile) {
+  TORCH_CHECK(u.dim() == 2 && u.is_contiguous() && u.device().is_cpu(), "u must be a contiguous CPU [T, J] tensor");
+  TORCH_CHECK(params.size() == 5 && params[0].dim() == 2,
+              "params must be (abar_re, abar_im, residue_re, residue_im, skip)");
+  const int64_t modes = params[0].size(1);
+  for (size_t i = 0; i < params.size(); ++i) {
+    TORCH_CHECK(params[i].is_contiguous() && params[i].scalar_type() == u.scalar_type() && params[i].device().is_cpu(),
+                "parameters must be contiguous CPU tensors of u's dtype");
+    TORCH_CHECK(params[i].numel() == (i < 4 ? channels * modes : channels), "parameter ", i, " has the wrong size");
+  }
+  TORCH_CHECK(tile > 0, "tile must be positive");
+}
+
+// Returns (spikes [T, J], checkpoints [blocks, 2N+1, J]); no checkpoints (0 blocks) when block <= 0,
+// i.e. when no backward will follow.
+std::vector<torch::Tensor> forward(const torch::Tensor& u, const std::vector<torch::Tensor>& params, int64_t channels,
+                                   int64_t spatial, double threshold, double scale, bool strict, int64_t block,
+                                   int64_t tile) {
+  check_layout(u, params, channels, tile);
+  const int64_t modes = params[0].size(1), columns = u.size(1);
+  auto spikes = torch::empty_like(u);
+  const int64_t blocks = block > 0 ? (u.size(0) + block - 1) / block : 0;
+  auto checkpoints = torch::empty({blocks, 2 * modes + 1, columns}, u.options());
+  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "pmsn_fused_forward", [&] {
+    // The surrogate width is not used when spikes are written.
+    const Problem<scalar_t> pb(u, params, channels, spatial, block, tile,
+                               {scalar_t(threshold), scalar_t(scale), scalar_t(1), scalar_t(strict ? 0 : 1)});
+    scalar_t* spikes_ptr = spikes.data_ptr<scalar_t>();
+    scalar_t* ckpt_ptr = blocks > 0 ? checkpoints.data_ptr<scalar_t>() : nullptr;
+    at::parallel_for(0, pb.tiles(), 1, [&](int64_t tile_begin, int64_t tile_end) {
+      TileParams<scalar_t> p(pb.stride, modes);
+      TileState<scalar_t> state(pb.stride, modes);
+      std::vector<scalar_t> current(pb.stride);
+      for (int64_t index = tile_begin; index < tile_end; ++index) {
+        const int64_t first = index * tile;
+        forward_tile(pb, first, std::min(tile, columns - first), p, state, current.data(), spikes_ptr, ckpt_ptr);
+      }
+    });
+  });
+  return {spikes, checkpoints};
+}
+
+// Returns (dL/du [T, J] — empty unless need_grad_u, column sums [4N+1, J] float64 — empty unless
+// need_param_grads). Sum rows: Re P_m, Im P_m, Re W_m, Im W_m (m = 0..N−1 each), then E.
+std::vector<torch::Tensor> backward(const torch::Tensor& grad_spikes, const torch::Tensor& u,
+                                    const std::vector<torch::Tensor>& params, const torch::Tensor& checkpoints,
+                                    int64_t channels, int64_t spatial, double threshold, double scale,
+                                    double surrogate_width, bool through_integrator, int64_t block, int64_t tile,
+                                    bool need_grad_u, bool need_param_grads) {
+  check_layout(u, params, channels, tile);
+  TORCH_CHECK(block > 0, "block must be positive");
+  TORCH_CHECK(grad_spikes.sizes() == u.sizes() && grad_spikes.is_contiguous() &&
+                  grad_spikes.scalar_type() == u.scalar_type(),
+              "grad_spikes must be contiguous and match u");
+  const int64_t modes = params[0].size(1), columns = u.size(1);
+  const int64_t blocks = (u.size(0) + block - 1) / block;
+  TORCH_CHECK(checkpoints.dim() == 3 && checkpoints.size(0) == blocks && checkpoints.size(1) == 2 * modes + 1 &&
+                  checkpoints.size(2) == columns && checkpoints.is_contiguous(),
+              "checkpoints do not match u");
+  auto grad_u = need_grad_u ? torch::empty_like(u) : torch::empty({0}, u.options());
+  auto sums = need_param_grads ? torch::zeros({4 * modes + 1, columns}, u.options().dtype(torch::kFloat64))
+                               : torch::empty({0}, u.options().dtype(torch::kFloat64));
+  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "pmsn_fused_backward", [&] {
+    // fires_at_threshold is irrelevant here: the recompute produces no spikes.
+    const Problem<scalar_t> pb(u, params, channels, spatial, block, tile,
+                               {scalar_t(threshold), scalar_t(scale), scalar_t(surrogate_width), scalar_t(1)});
+    const scalar_t carry = through_integrator ? scalar_t(1) : scalar_t(0);
+    const scalar_t* gs_ptr = grad_spikes.data_ptr<scalar_t>();
+    const scalar_t* ckpt_ptr = checkpoints.data_ptr<scalar_t>();
+    scalar_t* gu_ptr = need_grad_u ? grad_u.data_ptr<scalar_t>() : nullptr;
+    double* sums_ptr = need_param_grads ? sums.data_ptr<double>() : nullptr;
+    at::parallel_for(0, pb.tiles(), 1, [&](int64_t tile_begin, int64_t tile_end) {
+      BackwardScratch<scalar_t> scratch(pb.stride, modes, block);
+      for (int64_t index = tile_begin; index < tile_end; ++index) {
+        const int64_t first = index * tile;
+        backward_tile(pb, first, std::min(tile, columns - first), scratch, gs_ptr, ckpt_ptr, carry, gu_ptr, sums_ptr);
+      }
+    });
+  });
+  return {grad_u, sums};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "Fused CPU forward/backward sweep of the PMSN neuron (pmsn.ops.fused_cpu)";
+  m.def("forward", &forward, "PMSN fused forward: (spikes, checkpoints)");
+  m.def("backward", &backward, "PMSN fused backward: (grad_u, float64 column sums for the parameter gradients)");
+}
