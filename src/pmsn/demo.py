@@ -19,6 +19,7 @@ def run_demo(steps: int = 1024, batch: int = 8, channels: int = 64, compartments
     neuron = PMSN(channels=channels, compartments=compartments)
     x = torch.randn(steps, batch, channels) + 0.5
     weights = torch.randn_like(x)
+    neuron(x[:2])  # warm-up: builds or loads the fused CPU kernel once, outside the timing
     results = {}
     for name, run in (("parallel", neuron), ("serial", neuron.serial)):
         inputs = x.clone().requires_grad_(True)
@@ -29,8 +30,7 @@ def run_demo(steps: int = 1024, batch: int = 8, channels: int = 64, compartments
     (s_par, g_par, t_par), (s_ser, g_ser, t_ser) = results["parallel"], results["serial"]
     return {
         "spike_agreement": (s_par == s_ser).float().mean().item(),
-        "grad_max_abs_diff": (g_par - g_ser).abs().max().item(),
-        "grad_scale": g_ser.abs().max().item(),
+        "grad_relative_l2": ((g_par - g_ser).norm() / g_ser.norm()).item(),
         "firing_rate": s_par.mean().item(),
         "parallel_s": t_par,
         "serial_s": t_ser,
@@ -46,8 +46,8 @@ def _main(args: argparse.Namespace) -> int:
           f"{r['serial_s'] / r['parallel_s']:.1f}x faster")
     print(f"  spikes equal on {100 * r['spike_agreement']:.4f} % of {args.steps * args.batch * args.channels} "
           f"entries (firing rate {r['firing_rate']:.3f})")
-    print(f"  input gradients: max |difference| {r['grad_max_abs_diff']:.2e} (largest gradient "
-          f"{r['grad_scale']:.2e})")
+    print(f"  input gradients: relative L2 difference {r['grad_relative_l2']:.2e} (float32; a column whose "
+          f"spike flips at a tie keeps a shifted remainder)")
     agree = r["spike_agreement"] >= 0.9999
     print("  parallel and serial paths AGREE" if agree else "  parallel and serial paths DISAGREE")
     return 0 if agree else 1
