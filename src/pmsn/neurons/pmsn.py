@@ -145,7 +145,8 @@ class PMSN(Neuron):
     def _global_input(self, x: torch.Tensor) -> torch.Tensor:
         return x.sum(0, keepdim=True).expand_as(x) if self.global_mode == "sum" else x
 
-    def _choose_path(self, x: torch.Tensor, return_states: bool) -> str:
+    def chosen_path(self, x: torch.Tensor, return_states: bool = False) -> str:
+        """The path (``fft``, ``chunked`` or ``fused``) the parallel call takes for ``x``."""
         if self.path is not None:
             if self.path == "fused" and (x.device.type != "cpu" or return_states or self.soma_mode != "parallel"):
                 raise ValueError("PMSN path='fused' runs on CPU tensors, soma_mode='parallel', return_states=False; "
@@ -172,7 +173,7 @@ class PMSN(Neuron):
     def _parallel_full_precision(self, x: torch.Tensor, return_states: bool):
         dtype = self._compute_dtype(x)
         u = self._global_input(x).to(dtype)
-        path = self._choose_path(x, return_states)
+        path = self.chosen_path(x, return_states)
         log.debug("PMSN forward: path=%s, T=%d, shape=%s, dtype=%s", path, x.shape[0], tuple(x.shape), dtype)
         if path == "fused":
             return self._fused(u).to(x.dtype)

@@ -1,0 +1,134 @@
+"""Peak memory of one call, measured from outside the allocator (CPU) or by the CUDA caching allocator.
+
+    with PeakMemory(device) as peak:
+        run_one_train_step()
+    peak.mib          # peak increase over the memory in use when the block started, MiB
+
+CPU: tracemalloc does not see torch's buffers, so the measure is the process's resident set (RSS). Linux
+keeps its high-water mark (``VmHWM`` of ``/proc/self/status``) and resets it to the current RSS when "5" is
+written to ``/proc/self/clear_refs``; the peak of a block is ``VmHWM`` after it minus ``VmRSS`` before it.
+Freed memory that glibc keeps would be reused without raising the RSS, so the block first returns it to the
+system (``malloc_trim(0)``); for the same reason the measurement is run in a fresh process with glibc's
+default malloc settings (``run_json_subprocess``), not in the benchmark process, which keeps freed memory on
+purpose. Where ``clear_refs`` cannot be written the fallback is ``ru_maxrss`` minus the RSS at the start,
+which is right in a fresh process as long as nothing earlier peaked higher (``method`` says which was used).
+CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``, minus the memory allocated before.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+
+import torch
+
+_STATUS = "/proc/self/status"
+_CLEAR_REFS = "/proc/self/clear_refs"
+MIB = 1024 * 1024
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        with open(_STATUS) as handle:
+            match = re.search(rf"^{field}:\s+(\d+)\s+kB", handle.read(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+
+def current_rss_bytes() -> int | None:
+    kib = _status_kib("VmRSS")
+    return None if kib is None else kib * 1024
+
+
+def process_peak_rss_bytes() -> int | None:
+    """The process's RSS high-water mark (since start or the last ``reset_peak_rss``)."""
+    kib = _status_kib("VmHWM")
+    return None if kib is None else kib * 1024
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's RSS high-water mark to the current RSS; False where the kernel does not allow it."""
+    try:
+        with open(_CLEAR_REFS, "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def release_free_memory() -> None:
+    """Collect garbage and hand glibc's free heap pages back to the system, so the next peak starts from truth."""
+    gc.collect()
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        libc = ctypes.CDLL(libc_name)
+        if hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+
+
+class PeakMemory:
+    """Context manager: ``bytes``/``mib`` = peak memory increase inside the block; ``method`` = how measured."""
+
+    def __init__(self, device: torch.device | str = "cpu"):
+        self.device = torch.device(device)
+        self.bytes: int | None = None
+        self.method = ""
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._start = torch.cuda.memory_allocated(self.device)
+            self.method = "cuda-max-allocated"
+            return self
+        release_free_memory()
+        self._start = current_rss_bytes()
+        if self._start is None:
+            self.method = "unavailable"
+        elif reset_peak_rss():
+            self.method = "rss-hwm"
+        else:
+            self.method = "ru_maxrss"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.bytes = torch.cuda.max_memory_allocated(self.device) - self._start
+        elif self.method == "rss-hwm":
+            self.bytes = max(0, process_peak_rss_bytes() - self._start)
+        elif self.method == "ru_maxrss":  # Linux reports kilobytes
+            self.bytes = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - self._start)
+
+    @property
+    def mib(self) -> float | None:
+        return None if self.bytes is None else self.bytes / MIB
+
+
+def run_json_subprocess(module: str, payload: dict, timeout: float | None = None) -> dict:
+    """Run ``python -m module`` in a fresh process with ``payload`` as JSON on stdin; return the JSON it prints last.
+
+    The child gets glibc's default malloc settings (the benchmark's own ``MALLOC_*`` variables are removed).
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MALLOC_")}
+    try:
+        done = subprocess.run([sys.executable, "-m", module], input=json.dumps(payload), capture_output=True,
+                              text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        raise RuntimeError(f"memory measurement ({module}) ran past {timeout:.0f} s") from error
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = "\n".join(done.stderr.strip().splitlines()[-8:])
+        raise RuntimeError(f"memory measurement ({module}) failed with exit code {done.returncode}:\n{tail}")
+    return json.loads(lines[-1])
+
+
+__all__ = ["PeakMemory", "current_rss_bytes", "process_peak_rss_bytes", "reset_peak_rss", "release_free_memory", "run_json_subprocess", "MIB"]
