@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from pmsn.neurons.base import Neuron, channel_view, check_state_shape
+from pmsn.ops.fused_leaky import fused_leaky_supports, lif_fused
 from pmsn.surrogate import spike
 
 RESETS = ("hard", "soft", "none")
@@ -63,7 +64,13 @@ class _Leaky(Neuron):
         return f"threshold={self.threshold}, reset={self.reset!r}, decay_input={self.decay_input}"
 
     def _parallel(self, x, return_states):
-        return self.serial(x, return_states)
+        # One fused C++ sweep on CPU (pmsn.ops.fused_leaky); the step loop for traces, other devices/dtypes/surrogates.
+        inverse_tau = self.inverse_tau()
+        if return_states or not fused_leaky_supports(x, self.surrogate, inverse_tau):
+            return self.serial(x, return_states)
+        return lif_fused(x, inverse_tau, threshold=self.threshold, reset=self.reset, v_reset=self.v_reset,
+                         v_rest=self.v_rest, decay_input=self.decay_input, detach_reset=self.detach_reset,
+                         surrogate=self.surrogate, strict=self.strict)
 
     def _step(self, x_t, state: LIFState | None):
         if state is None:

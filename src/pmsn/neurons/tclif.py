@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from pmsn.neurons.base import Neuron, channel_view, check_state_shape
+from pmsn.ops.fused_leaky import fused_leaky_supports, tclif_fused
 from pmsn.surrogate import spike
 
 # Per-dataset inits of the official README commands (§3.2): raw (c0, c1), dendritic reset γ, threshold V_th.
@@ -93,7 +94,13 @@ class TCLIF(Neuron):
                 f"dendrite_reset={self.dendrite_reset}, threshold={self.threshold}")
 
     def _parallel(self, x, return_states):
-        return self.serial(x, return_states)
+        # One fused C++ sweep on CPU (pmsn.ops.fused_leaky); the step loop for traces, other devices/dtypes/surrogates.
+        beta1, beta2 = self.betas()
+        if return_states or not fused_leaky_supports(x, self.surrogate, beta1, beta2):
+            return self.serial(x, return_states)
+        return tclif_fused(x, beta1, beta2, threshold=self.threshold, dendrite_reset=self.dendrite_reset,
+                           pre_reset_coupling=self.coupling_uses_pre_reset_soma, detach_reset=self.detach_reset,
+                           surrogate=self.surrogate, strict=self.strict)
 
     def _step(self, x_t, state: TCLIFState | None):
         if state is None:
