@@ -259,8 +259,7 @@ def test_failed_build_warns_once(monkeypatch):
     def failing_load(**kwargs):
         raise OSError("no compiler here")
 
-    monkeypatch.setattr(fused_cpu, "_build_tried", False)
-    monkeypatch.setattr(fused_cpu, "_extension", None)
+    monkeypatch.setattr(fused_cpu, "_EXTENSION_NAME", "pmsn_fused_cpu_failing_build_test")
     monkeypatch.setattr(torch.utils.cpp_extension, "load", failing_load)
     with pytest.warns(RuntimeWarning, match="could not be built.*no compiler here"):
         assert fused_available() is False

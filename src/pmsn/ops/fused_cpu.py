@@ -17,11 +17,11 @@ once, saying why, and returns False: callers then use the pure-PyTorch path.
 from __future__ import annotations
 
 import math
-import threading
-import warnings
 from pathlib import Path
 
 import torch
+
+from pmsn.ops.cpp_build import load_extension
 from torch.autograd.function import once_differentiable
 
 SOMA_GRADS = ("elementwise", "cumsum")
@@ -31,36 +31,9 @@ _EXTENSION_NAME = "pmsn_fused_cpu"
 _BLOCK = 64  # checkpoint interval (steps) of modal state + remainder; backward recomputes one block at a time
 _TILE = 128  # columns per tile (inner, vectorised loop); 128 measured best here (L2-resident backward scratch)
 
-_build_lock = threading.Lock()
-_build_tried = False
-_extension = None
-
-
 def _load_extension():
-    """Build (or load the cached build of) the C++ extension once per process; None if it cannot be built."""
-    global _build_tried, _extension
-    with _build_lock:
-        if not _build_tried:
-            _build_tried = True
-            try:
-                from torch.utils.cpp_extension import load
-
-                # -fno-trapping-math lets gcc vectorise std::floor in the soma loop (kernels.md, traps).
-                _extension = load(
-                    name=_EXTENSION_NAME,
-                    sources=[str(_SOURCE)],
-                    extra_cflags=["-O3", "-march=native", "-fno-trapping-math", "-fopenmp"],
-                    extra_ldflags=["-fopenmp"],
-                    verbose=False,
-                )
-            except Exception as error:  # no compiler, no ninja, unsupported flags, ...
-                warnings.warn(
-                    f"pmsn: the fused C++ CPU kernel could not be built ({type(error).__name__}: {error}); "
-                    "PMSN falls back to the slower pure-PyTorch path",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-    return _extension
+    """The built extension, or None after one warning saying why it could not be built."""
+    return load_extension(_EXTENSION_NAME, _SOURCE)
 
 
 def fused_available() -> bool:
@@ -79,7 +52,7 @@ class _FusedPMSN(torch.autograd.Function):
         params = [p.contiguous() for p in (abar_re, abar_im, residue_re, residue_im, skip)]
         columns = _columns(u)
         spatial = math.prod(u.shape[3:])
-        spikes, checkpoints = _extension.forward(columns, params, u.shape[2], spatial, threshold, scale, strict,
+        spikes, checkpoints = _load_extension().forward(columns, params, u.shape[2], spatial, threshold, scale, strict,
                                                  _BLOCK, _TILE)
         ctx.save_for_backward(columns, checkpoints, *params)
         ctx.shape, ctx.spatial = u.shape, spatial
@@ -94,7 +67,7 @@ class _FusedPMSN(torch.autograd.Function):
         batch, channels = ctx.shape[1:3]
         need_u, need_params = ctx.needs_input_grad[0], any(ctx.needs_input_grad[1:6])
         grad_columns = _columns(grad_spikes.to(columns.dtype))
-        grad_u, sums = _extension.backward(grad_columns, columns, params, checkpoints, channels, ctx.spatial,
+        grad_u, sums = _load_extension().backward(grad_columns, columns, params, checkpoints, channels, ctx.spatial,
                                            threshold, scale, surrogate_width, through_integrator, _BLOCK, _TILE,
                                            need_u, need_params)
         grads = [grad_u.view(ctx.shape) if need_u else None] + [None] * 5
@@ -168,6 +141,6 @@ def pmsn_fused(u, abar_re, abar_im, residue_re, residue_im, skip, threshold=1.0,
         return _FusedPMSN.apply(*tensors, *settings)
     columns = _columns(u)  # inference: no checkpoints, nothing saved
     params = [p.contiguous() for p in tensors[1:]]
-    spikes, _ = _extension.forward(columns, params, u.shape[2], math.prod(u.shape[3:]), settings[0], settings[1],
+    spikes, _ = _load_extension().forward(columns, params, u.shape[2], math.prod(u.shape[3:]), settings[0], settings[1],
                                    settings[4], 0, _TILE)
     return spikes.view(u.shape)
