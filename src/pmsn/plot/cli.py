@@ -1,0 +1,45 @@
+"""``pmsn plot dynamics``: PMSN compartment dynamics next to LIF / TC-LIF, impulse responses and eigenvalues."""
+
+from __future__ import annotations
+
+from pmsn.plot.dynamics import INPUTS
+
+
+def _dynamics(args) -> int:
+    from pmsn.plot.dynamics import plot_dynamics
+
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    paths = plot_dynamics(args.out, args.input, args.checkpoint, args.layer, args.channels, args.compartments,
+                          args.steps, args.gain, args.period, args.digit_index, args.resolution, args.channel,
+                          args.seed, formats)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("plot", help="figures: PMSN dynamics (paper Fig. 4/7)")
+    figures = parser.add_subparsers(dest="figure", metavar="FIGURE")
+    dynamics = figures.add_parser(
+        "dynamics", help="PMSN hidden compartments, soma, spikes vs LIF/TC-LIF; impulse responses; eigenvalues",
+        description="Drive a fresh (seeded) or trained PMSN layer with an input and write dynamics.{png,svg} "
+                    "(hidden modes, soma potential with threshold/reset marks, spike raster, LIF and TC-LIF on "
+                    "the same current) and modes.{png,svg} (impulse response per mode, λΔ in the complex plane, "
+                    "histograms of Im/Re λΔ).")
+    dynamics.add_argument("--input", choices=INPUTS, default="digit",
+                          help="digit: embedded S-MNIST test digit; step; sine; impulse (default digit)")
+    dynamics.add_argument("--checkpoint", metavar="CKPT", help="a training checkpoint (.pt or run folder) with PMSN")
+    dynamics.add_argument("--layer", type=int, default=0, help="which PMSN layer of the checkpoint (0-based)")
+    dynamics.add_argument("--channels", type=int, default=16, help="channels of a fresh layer")
+    dynamics.add_argument("--compartments", type=int, default=5, help="n of a fresh layer (n − 1 hidden + soma)")
+    dynamics.add_argument("--steps", type=int, default=200, help="T of step/sine/impulse inputs")
+    dynamics.add_argument("--gain", type=float, default=1.0, help="input amplitude")
+    dynamics.add_argument("--period", type=float, default=50.0, help="sine period in steps")
+    dynamics.add_argument("--digit-index", type=int, default=0, help="index of the embedded test digit")
+    dynamics.add_argument("--resolution", type=int, default=14, choices=(7, 14, 28), help="digit resolution (T = r²)")
+    dynamics.add_argument("--channel", type=int, help="channel to trace (default: the most active)")
+    dynamics.add_argument("--seed", type=int, default=0)
+    dynamics.add_argument("--formats", default="png,svg", help="comma-separated: png, svg, pdf")
+    dynamics.add_argument("--out", default="figures", metavar="DIR", help="output folder (default figures/)")
+    dynamics.set_defaults(func=_dynamics)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)

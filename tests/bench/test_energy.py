@@ -1,0 +1,123 @@
+"""Energy counting (spec neurons.md §3.6): TC-LIF Table 2 from its published rates, hand-computed layers, and the
+hook-based measurement checked against counts computed independently from the spikes."""
+
+import pytest
+import torch
+from torch import nn
+
+from pmsn.bench.energy import (E_AC_PJ, E_MAC_PJ, TCLIF_TABLE2, LayerSpec, NeuronCost, layer_operations,
+                               measure_energy, network_energy, neuron_cost, neuron_cost_by_name, tclif_table2_layers)
+from pmsn.models import build_model
+from pmsn.neurons import LIF, PMSN, PSN, TCLIF, MaskedPSN, SlidingPSN
+
+
+@pytest.mark.parametrize("neuron, expected_nj", [("lif", 23.90), ("tclif", 28.18)])
+def test_tclif_table2_reproduced_from_published_rates(neuron, expected_nj):
+    rates, paper_nj = TCLIF_TABLE2[neuron]
+    energy_nj = network_energy(tclif_table2_layers(neuron, rates))["energy_pj"] / 1000.0
+    assert round(energy_nj, 2) == expected_nj  # spec's counting (neurons.md §3.6)
+    assert abs(energy_nj - paper_nj) < 0.15  # the paper prints 23.8 and 28.2
+
+
+def test_hand_computed_recurrent_lif_layer():
+    # m = 10 inputs at rate 0.5 → 4 recurrent LIF neurons at rate 0.25
+    layer = LayerSpec("h", fan_in=10, neurons=4, input_rate=0.5, output_rate=0.25, recurrent=True,
+                      cost=NeuronCost(macs=1.0, resets=1.0))
+    ops = layer_operations(layer)
+    assert ops.synaptic_ac == pytest.approx(10 * 4 * 0.5 + 4 * 4 * 0.25)  # 24
+    assert ops.neuronal_ac == pytest.approx(4 * 0.25)
+    assert ops.mac == pytest.approx(4.0)
+    assert ops.energy_pj() == pytest.approx(0.9 * 25 + 4.6 * 4)  # 40.9 pJ
+
+
+def test_hand_computed_real_input_and_readout():
+    dense = layer_operations(LayerSpec("in", 3, 5, 1.0, 0.1, input_binary=False, cost=NeuronCost(2.0, 2.0)))
+    assert (dense.synaptic_mac, dense.synaptic_ac, dense.neuronal_mac) == (15.0, 0.0, 10.0)
+    assert dense.neuronal_ac == pytest.approx(5 * 0.1 * 2)
+    readout = layer_operations(LayerSpec("out", 256, 10, 0.03))
+    assert readout.synaptic_ac == pytest.approx(2560 * 0.03) and readout.mac == 0.0
+    total = network_energy([LayerSpec("out", 256, 10, 0.03)], e_ac=1.0, e_mac=0.0)
+    assert total["energy_pj"] == pytest.approx(76.8)
+
+
+def test_neuron_costs_by_kind():
+    assert neuron_cost(LIF(), 10) == NeuronCost(1.0, 1.0)
+    assert neuron_cost(LIF(reset="none"), 10) == NeuronCost(1.0, 0.0)
+    assert neuron_cost(TCLIF(), 10) == NeuronCost(2.0, 2.0)
+    assert neuron_cost(PMSN(4, compartments=5), 10) == NeuronCost(5.0, 1.0)
+    assert neuron_cost(PMSN(4, compartments=9, soma_mode="no_reset"), 10) == NeuronCost(9.0, 0.0)
+    assert neuron_cost(PSN(T=16), 16) == NeuronCost(16.0, 0.0)
+    assert neuron_cost(MaskedPSN(T=16, order=4), 16) == NeuronCost(4.0, 0.0)
+    assert neuron_cost(SlidingPSN(order=3), 16) == NeuronCost(3.0, 0.0)
+
+
+@pytest.mark.parametrize("bad", [dict(input_rate=-0.1), dict(output_rate=float("nan")), dict(fan_in=-1)])
+def test_bad_layer_raises(bad):
+    spec = dict(name="x", fan_in=2, neurons=2, input_rate=0.5, output_rate=0.5, cost=NeuronCost(1, 1))
+    with pytest.raises(ValueError, match="layer 'x'"):
+        layer_operations(LayerSpec(**{**spec, **bad}))
+    with pytest.raises(ValueError, match="unknown neuron kind"):
+        neuron_cost_by_name("gru")
+
+
+class _TinyNet(nn.Module):
+    """Linear(3→4) → LIF → Linear(4→2), batch-first input [B, T, 3]."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden, self.neuron, self.readout = nn.Linear(3, 4), LIF(tau=2.0, reset="soft"), nn.Linear(4, 2)
+
+    def forward(self, x):
+        spikes = self.neuron(self.hidden(x.transpose(0, 1)))
+        return self.readout(spikes).mean(0)
+
+
+def test_measurement_matches_counts_from_the_spikes():
+    torch.manual_seed(0)
+    model = _TinyNet()
+    with torch.no_grad():
+        model.hidden.weight.fill_(1.0)
+    x = torch.rand(5, 7, 3)  # B = 5, T = 7
+    with torch.no_grad():
+        spikes = model.neuron(model.hidden(x.transpose(0, 1)))
+    rate = spikes.mean().item()
+    assert 0.0 < rate < 1.0
+    result = measure_energy(model, [(x, None)])
+    rows = {row["layer"]: row for row in result["layers"]}
+    assert result["steps"] == 7 and result["samples"] == 5
+    assert rows["neuron"]["firing_rate"] == pytest.approx(rate)
+    assert rows["neuron"]["neuronal_mac"] == 4 and rows["neuron"]["neuronal_ac"] == pytest.approx(4 * rate)
+    assert rows["hidden"]["synaptic_mac"] == 12 and rows["hidden"]["synaptic_ac"] == 0  # real-valued input
+    assert rows["readout"]["synaptic_ac"] == pytest.approx(spikes.sum().item() * 2 / 35)  # spikes × fan-out
+    total = sum(row["energy_pj"] for row in result["layers"])
+    assert result["total"]["energy_pj"] == pytest.approx(total)
+    assert result["total"]["energy_nj_per_sample"] == pytest.approx(total * 7 / 1000)
+    assert torch.allclose(rows["neuron"]["neuron_rates"], spikes.mean((0, 1)))
+
+
+def test_step_mode_neurons_of_recurrent_nets_are_counted():
+    torch.manual_seed(0)
+    model = build_model("tclif_rec", hidden=(4, 6, 6), T=12)
+    result = measure_energy(model, [torch.rand(3, 12, 1) * 4])
+    neurons = [row for row in result["layers"] if "firing_rate" in row]
+    assert result["steps"] == 12 and len(neurons) == 3
+    assert [row["neurons"] for row in neurons] == [4, 6, 6]
+    assert all(row["neuronal_mac"] == 2 * row["neurons"] for row in neurons)  # TC-LIF: 2 MAC / neuron / step
+    recurrent = [row for row in result["layers"] if row["layer"].endswith("recurrent")]
+    assert len(recurrent) == 2 and all(row["input"] == "spikes" for row in recurrent)
+    assert E_AC_PJ == 0.9 and E_MAC_PJ == 4.6
+
+
+def test_cli_energy(tmp_path, capsys):
+    from pmsn.cli import main
+
+    assert main(["bench", "energy", "--paper-table"]) == 0
+    assert "28.18" in capsys.readouterr().out
+    out = tmp_path / "energy"
+    assert main(["bench", "energy", "smnist5k", "--set", "data.options.resolution=7", "--set",
+                 "model.options.width=4", "--set", "model.options.depth=1", "--batch-size", "4", "--out",
+                 str(out)]) == 0
+    text = (out / "energy.csv").read_text()
+    assert text.startswith("layer,kind,neurons,firing_rate") and "stage.neurons.0,pmsn,4," in text
+    with pytest.raises(FileNotFoundError, match="checkpoint"):
+        main(["bench", "energy", str(tmp_path / "missing")])

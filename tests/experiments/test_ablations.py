@@ -1,0 +1,66 @@
+"""Smoke runs of every ablation (one row each, tiny), their outputs, and resuming from the run folders."""
+
+import csv
+import json
+
+import pytest
+
+from pmsn.experiments import Options, run_ablation
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_outputs(out, name):
+    meta = json.loads((out / "ablation.json").read_text())
+    assert meta["ablation"] == name
+    for file in meta["files"]:
+        assert (out / file).stat().st_size > 0
+    assert (out / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
+    with (out / f"{name}_summary.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("name, values", [("reset", "PMSN w/o reset (integrator)"), ("global", "global"),
+                                          ("psn_order", "2"), ("masked_lambda", "paper (8)"), ("tclif_beta", "IV"),
+                                          ("firing_rates", "pmsn")])
+def test_training_ablations_smoke(tmp_path, name, values):
+    result = run_ablation(name, Options(out=tmp_path, smoke=True, values=(values,), say=lambda *a, **k: None))
+    summary = _check_outputs(tmp_path, name)
+    assert len(summary) == len(result["summary"]) >= 1
+    assert all(0.0 <= float(row["acc_mean"]) <= 100.0 for row in summary)
+    assert "best test acc" in (tmp_path / f"{name}.md").read_text()
+
+
+def test_compartments_smoke_and_resume(tmp_path):
+    options = Options(out=tmp_path, smoke=True, values=("2", "5"), say=lambda *a, **k: None)
+    first = run_ablation("compartments", options)
+    summary = _check_outputs(tmp_path, "compartments")
+    assert [int(row["compartments"]) for row in summary] == [2, 5]
+    assert int(summary[1]["parameters"]) - int(summary[0]["parameters"]) == 2 * 8 * 6 * 3  # 6·(n−1) per channel
+    checkpoint = tmp_path / "runs" / "n=5-seed0" / "last.pt"
+    stamp = checkpoint.stat().st_mtime_ns
+    again = run_ablation("compartments", options)  # finished runs are read back, not retrained
+    assert checkpoint.stat().st_mtime_ns == stamp
+    assert again["summary"] == first["summary"]
+    with pytest.raises(ValueError, match="matches none"):
+        run_ablation("compartments", Options(out=tmp_path, smoke=True, values=("7",)))
+
+
+def test_soma_and_gradient_norm_smoke(tmp_path):
+    quiet = dict(smoke=True, say=lambda *a, **k: None)
+    run_ablation("soma", Options(out=tmp_path / "soma", **quiet))
+    summary = _check_outputs(tmp_path / "soma", "soma")
+    assert {row["variant"] for row in summary} >= {"PMSN parallel", "PMSN serial soma", "serial MSN (step loop)"}
+    assert all(float(row["train_step_s"]) > 0 for row in summary)
+    result = run_ablation("gradient_norm", Options(out=tmp_path / "grad", **quiet))
+    assert len(result["results"]) == 16
+    assert all(round(row["norm_closed_form"], 3) == row["paper_norm_before"] for row in result["results"])
+    with pytest.raises(ValueError, match="unknown ablation"):
+        run_ablation("dropout", Options(out=tmp_path))
+
+
+def test_cli_ablate(tmp_path):
+    from pmsn.cli import main
+
+    assert main(["ablate", "gradient_norm", "--smoke", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "gradient_norm.md").exists()
