@@ -5,9 +5,8 @@ import torch
 
 from pmsn.experiments.gradients import (TABLE7, autograd_jacobian_norm, comparison_neurons, gradient_through_time,
                                         tclif_gradient_norm)
-from pmsn.experiments.variants import FreeBetaTCLIF, ScheduledMaskedPSN
+from pmsn.experiments.variants import ScheduledMaskedPSN
 from pmsn.neurons import NEURONS, TCLIF
-from pmsn.neurons.tclif import logits_from_betas
 
 
 @pytest.mark.parametrize("betas", list(TABLE7))
@@ -34,16 +33,8 @@ def test_gradient_reaches_further_back_in_tclif_and_pmsn_than_in_lif():
     assert curves["PMSN"][lag] > curves["LIF"][lag]
 
 
-def test_free_beta_tclif_equals_tclif_in_quadrant_two_and_allows_any_sign():
-    assert NEURONS["tclif_free"] is FreeBetaTCLIF and NEURONS["masked_psn_schedule"] is ScheduledMaskedPSN
-    x = torch.rand(20, 2, 3, dtype=torch.float64) * 2
-    free = FreeBetaTCLIF(betas_init=(-0.3, 0.7)).double()
-    reference = TCLIF(decay_init=logits_from_betas(-0.3, 0.7)).double()
-    assert torch.equal(free(x), reference(x))
-    beta1, beta2 = (b.detach() for b in FreeBetaTCLIF(betas_init=(0.5, -0.2)).betas())
-    assert (float(beta1), float(beta2)) == pytest.approx((0.5, -0.2))
-    with pytest.raises(ValueError, match="betas_init"):
-        FreeBetaTCLIF(decay_init=(0.0, 0.0))
+def test_scheduled_masked_psn_is_registered():
+    assert NEURONS["masked_psn_schedule"] is ScheduledMaskedPSN
 
 
 def test_scheduled_masked_psn_lambda():
@@ -63,5 +54,5 @@ def test_scheduled_masked_psn_lambda():
 def test_variants_cost_as_their_base_kind():
     from pmsn.bench.energy import NeuronCost, neuron_cost
 
-    assert neuron_cost(FreeBetaTCLIF(), 10) == NeuronCost(2.0, 2.0)
+    assert neuron_cost(TCLIF(parametrization="free"), 10) == NeuronCost(2.0, 2.0)
     assert neuron_cost(ScheduledMaskedPSN(steps=8, epochs=3, order=4), 8) == NeuronCost(4.0, 0.0)

@@ -27,7 +27,7 @@ from typing import Callable
 
 import torch
 
-from pmsn.experiments import variants  # noqa: F401  (registers tclif_free, masked_psn_schedule)
+from pmsn.experiments import variants  # noqa: F401  (registers masked_psn_schedule)
 from pmsn.experiments.gradients import (TABLE7, autograd_jacobian_norm, comparison_neurons, gradient_through_time,
                                         tclif_gradient_norm)
 from pmsn.experiments.sweep import (SMOKE, SMOKE_OVERRIDES, Row, Setting, accuracy_figure, accuracy_markdown,
@@ -213,13 +213,14 @@ def masked_lambda(options: Options) -> dict:
 
 
 def tclif_beta(options: Options) -> dict:
-    model = {"name": "tclif_ff", "neuron": "tclif_free", "options": {"preset": "smnist_large"}}
+    model = {"name": "tclif_ff", "neuron": "tclif", "options": {"preset": "smnist_large",
+                                                                "neuron_kwargs": {"parametrization": "free"}}}
     paper = Setting("smnist", ("optim.name=adam", "optim.lr=5e-4", "optim.weight_decay=0", "optim.neuron_groups=none",
                                "schedule.name=multistep", "schedule.milestones=[60, 80]", "batch_size=128"),
                     200, (0,), "paper: S-MNIST (T = 784), TC-LIF FF 1-64-256-256-10 (TC-LIF Fig. 2)", model)
     smoke = Setting("smnist5k", SMOKE_OVERRIDES + ("optim.neuron_groups=none",), 1, (0,),
                     "smoke: 64/32 embedded 7×7 digits, TC-LIF FF 1-8-8-8-10",
-                    {**model, "options": {"preset": "smnist_large", "hidden": [8, 8, 8]}})
+                    {**model, "options": {**model["options"], "hidden": [8, 8, 8]}})
     setting = _setting(options, paper, smoke, keep_model=True)
     magnitudes = (0.5,) if options.smoke else (0.2, 0.5, 0.8)
     rows = []
@@ -228,7 +229,7 @@ def tclif_beta(options: Options) -> dict:
             for m2 in magnitudes:
                 beta1, beta2 = sign1 * m1, sign2 * m2
                 rows.append(Row(f"Q{quadrant} b1={beta1:+.1f} b2={beta2:+.1f}",
-                                (f"model.options.neuron_kwargs.betas_init=[{beta1}, {beta2}]",),
+                                (f"model.options.neuron_kwargs.decay_init=[{beta1}, {beta2}]",),
                                 {"quadrant": quadrant, "beta1": beta1, "beta2": beta2}))
     rows = _select(rows, options, "quadrant")
     runs_dir = Path(options.out) / "runs"
@@ -239,7 +240,7 @@ def tclif_beta(options: Options) -> dict:
     for line in summary:
         line["table7_norm"] = tclif_gradient_norm(line["beta1"], line["beta2"])
     markdown = (f"# Ablation: tclif_beta\n\nTC-LIF initial (β1, β2) over the four quadrants (β unconstrained, "
-                f"`tclif_free`).\n\nSetting: {setting.description}; {setting.epochs} epochs, seeds "
+                f"`TCLIF(parametrization='free')`).\n\nSetting: {setting.description}; {setting.epochs} epochs, seeds "
                 f"{list(setting.seeds)}.\n\n{accuracy_markdown(summary, ['quadrant', 'beta1', 'beta2'])}\n"
                 "Paper (TC-LIF Fig. 2): only quadrant II (β1 < 0 < β2) trains well; I explodes, III vanishes, IV "
                 "drives the soma negative. Exact grid values and accuracies are not in our copy.\n")
@@ -479,7 +480,7 @@ def _train_table7(options: Options) -> list[dict]:
                     200, (0,), "paper: S-MNIST recurrent 1-64r-256r-256-10 (TC-LIF Table 7)", model)
     smoke = Setting("smnist5k", SMOKE_OVERRIDES + ("optim.neuron_groups=none",), 1, (0,),
                     "smoke: embedded 7×7 digits, TC-LIF Rec 1-8r-8r-8-10",
-                    {**model, "options": {"preset": "smnist_large", "hidden": [8, 8, 8]}})
+                    {**model, "options": {**model["options"], "hidden": [8, 8, 8]}})
     setting = _setting(options, paper, smoke, keep_model=True)
     inits = list(TABLE7)[:2] if options.smoke else list(TABLE7)
     rows = [Row(f"b1={b1} b2={b2}", ("model.options.neuron_kwargs.decay_init=[%r, %r]" % logits_from_betas(b1, b2),),

@@ -1,12 +1,10 @@
-"""Neuron variants that only the ablations need, registered by name so ``pmsn.train`` configs can use them.
+"""A neuron variant that only the ablations need, registered by name so ``pmsn.train`` configs can use it.
 
-* ``tclif_free`` — TC-LIF with unconstrained (β1, β2) (the β-quadrant grid, TC-LIF Fig. 2, spec neurons.md §3.5):
-  the learned pair is β itself instead of (c0, c1) with β1 = −σ(c0), β2 = σ(c1), which only covers quadrant II.
 * ``masked_psn_schedule`` — masked PSN whose progressive-mask schedule runs at another speed (the λ ablation):
   the trainer sets λ = min(1, 8·e/(E − 1)) every epoch (spec experiments.md §3.3); this neuron uses
   min(1, speed·e/(E − 1)) instead, i.e. the mask is complete after (E − 1)/speed epochs; ``speed=None`` keeps λ = 1.
 
-Importing this module adds both names to ``pmsn.neurons.NEURONS`` (``pmsn ablate`` and ``pmsn report`` import
+Importing this module adds the name to ``pmsn.neurons.NEURONS`` (``pmsn ablate`` and ``pmsn report`` import
 it, so their run folders resume and load). Neither is needed outside the ablations.
 """
 
@@ -15,25 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pmsn.neurons import NEURONS, MaskedPSN, TCLIF
+from pmsn.neurons import NEURONS, MaskedPSN
 
 PAPER_MASK_SPEED = 8.0  # λ = min(1, 8·epoch/(epochs − 1)), spec experiments.md §3.3
-
-
-class FreeBetaTCLIF(TCLIF):
-    """TC-LIF whose ``decay`` parameter holds (β1, β2) directly (any sign), initialised from ``betas_init``."""
-
-    def __init__(self, betas_init: tuple[float, float] = (-0.5, 0.5), **kwargs):
-        if "decay_init" in kwargs or "preset" in kwargs:
-            raise ValueError("tclif_free takes betas_init=(β1, β2) directly, not decay_init/preset")
-        super().__init__(**kwargs)
-        if len(betas_init) != 2:
-            raise ValueError(f"betas_init must be a pair (β1, β2), got {betas_init!r}")
-        with torch.no_grad():
-            self.decay.copy_(torch.tensor([float(b) for b in betas_init]).expand_as(self.decay))
-
-    def betas(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.decay[..., 0], self.decay[..., 1]
 
 
 class ScheduledMaskedPSN(MaskedPSN):
@@ -66,5 +48,5 @@ class ScheduledMaskedPSN(MaskedPSN):
         return super().extra_repr() + f", speed={self.speed}, epochs={self.epochs}"
 
 
-VARIANTS: dict[str, type[nn.Module]] = {"tclif_free": FreeBetaTCLIF, "masked_psn_schedule": ScheduledMaskedPSN}
+VARIANTS: dict[str, type[nn.Module]] = {"masked_psn_schedule": ScheduledMaskedPSN}
 NEURONS.update(VARIANTS)
