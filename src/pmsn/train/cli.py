@@ -1,0 +1,114 @@
+"""``pmsn train`` and ``pmsn eval``: thin argument parsing over ``pmsn.train.loop``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from pmsn.train.presets import PRESETS
+
+
+def register(subparsers) -> None:
+    train = subparsers.add_parser(
+        "train", help="train a spiking network (default: PMSN on the embedded 5k-digit S-MNIST, CPU, ~10 min)",
+        description="Train a network. Without arguments: PMSN on sequential MNIST from the 5,000 embedded digits "
+                    "(14x14, T=196). Settings resolve as defaults < --task preset < --config YAML < flags < --set. "
+                    "Under `torchrun --nproc_per_node=N` the same command trains with DDP.")
+    train.add_argument("--task", choices=sorted(PRESETS), help="task preset (model and paper hyperparameters)")
+    train.add_argument("--config", metavar="FILE.yaml", help="YAML config (e.g. one of configs/*.yaml)")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override any config key, dotted for nested keys (repeatable), e.g. optim.lr=1e-3, "
+                            "model.options.width=64")
+    _add_common(train)
+    train.add_argument("--neuron", help="spiking neuron of the model (pmsn, lif, plif, alif, tclif, psn, "
+                                        "masked_psn, sliding_psn)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--lr", type=float, help="global learning rate (optim.lr)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--amp", action="store_true", default=None, help="bf16 autocast on CUDA")
+    train.add_argument("--out", metavar="DIR", help="root folder of run folders (default runs/)")
+    train.add_argument("--resume", metavar="RUN_DIR_OR_CHECKPOINT",
+                       help="continue a run from its last.pt (flags and --set still apply, e.g. more --epochs)")
+    train.add_argument("--stop-after", type=int, metavar="EPOCHS",
+                       help="stop once this many epochs are done (resume later with --resume)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch, for logs)")
+    train.set_defaults(func=_train)
+
+    evaluate = subparsers.add_parser("eval", help="evaluate a training checkpoint on its task's test split",
+                                     description="Evaluate a checkpoint (best.pt / last.pt / run folder).")
+    evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pt file or a run folder (uses last.pt)")
+    evaluate.add_argument("--split", default="test", choices=("train", "test"))
+    evaluate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                          help="override stored config keys (data settings; the model must stay the same)")
+    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_common(evaluate)
+    evaluate.set_defaults(func=_eval)
+
+
+def _add_common(parser) -> None:
+    parser.add_argument("--data-dir", metavar="DIR", help="data folder (default: $PMSN_DATA)")
+    parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--workers", type=int, help="DataLoader worker processes")
+
+
+def _flags(args) -> dict:
+    """Command-line flags as a partial config (only the ones given)."""
+    pairs = {
+        ("data", "data_dir"): args.data_dir, ("data", "workers"): args.workers, ("device",): args.device,
+        ("batch_size",): args.batch_size,
+        ("model", "neuron"): getattr(args, "neuron", None), ("epochs",): getattr(args, "epochs", None),
+        ("optim", "lr"): getattr(args, "lr", None), ("seed",): getattr(args, "seed", None),
+        ("amp",): getattr(args, "amp", None), ("out",): getattr(args, "out", None),
+    }
+    flags: dict = {}
+    for path, value in pairs.items():
+        if value is None:
+            continue
+        section = flags
+        for key in path[:-1]:
+            section = section.setdefault(key, {})
+        section[path[-1]] = value
+    return flags
+
+
+def _train(args) -> int:
+    from pmsn.train.config import resolve_config
+    from pmsn.train.loop import check_names, resume_config, train
+
+    if args.resume is not None and (args.task or args.config):
+        return _usage_error("train", "--resume continues the stored config; it cannot be combined with --task or "
+                                     "--config (use flags or --set to change settings)")
+    try:
+        if args.resume is not None:
+            config = resume_config(args.resume, args.overrides, _flags(args))
+        else:
+            config = resolve_config(args.config, args.task, _flags(args), args.overrides)
+        check_names(config)
+    except (ValueError, FileNotFoundError) as error:
+        return _usage_error("train", str(error))
+    try:
+        train(config, resume=args.resume, quiet=args.quiet, stop_after=args.stop_after)
+    except FileNotFoundError as error:  # missing data files or checkpoint: the message says what to provide
+        return _usage_error("train", str(error))
+    return 0
+
+
+def _usage_error(command: str, message: str) -> int:
+    print(f"pmsn {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _eval(args) -> int:
+    from pmsn.train.loop import evaluate_checkpoint
+
+    try:
+        result = evaluate_checkpoint(args.checkpoint, args.overrides, _flags(args), split=args.split)
+    except (ValueError, FileNotFoundError) as error:  # not a checkpoint, another architecture, missing data
+        return _usage_error("eval", str(error))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['checkpoint']} (epoch {result['epoch']}): {result['task']} {result['split']} accuracy "
+              f"{result['accuracy']:.2f}% on {result['samples']} samples, loss {result['loss']:.4f}")
+    return 0

@@ -1,0 +1,277 @@
+"""Typed training configuration: dataclasses with the main job's defaults, YAML loading and ``key=value`` overrides.
+
+Precedence when resolving a run (``resolve_config``): dataclass defaults ← task preset (``pmsn.train.presets``)
+← YAML file ← command-line flags ← ``--set`` overrides. Nested mappings merge key by key, except that a layer
+which names a different ``model.name`` starts ``model.options`` afresh (the old model's options would not fit). Every key is checked: an unknown key or a value of the
+wrong type/choice raises ``ValueError`` naming the valid keys or values. Free-form ``options`` dicts are passed
+as keyword arguments to ``build_model`` / ``build_dataset``, which check them themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from pmsn.train.checkpoint import atomic_write_text
+from pmsn.train.presets import PRESETS
+
+NEURON_GROUP_RULES = ("sequential", "imagenet", "none")
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("cosine", "multistep", "step", "constant")
+LOSSES = ("ce", "tet")
+
+
+def _choices(*values, **kwargs):
+    return field(metadata={"choices": values}, **kwargs)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "pmsn_smnist"  # a name of pmsn.models.build_model
+    neuron: str = "pmsn"  # a name of pmsn.neurons.NEURONS
+    options: dict = field(default_factory=lambda: {"width": 64, "dropout": 0.1})
+
+
+@dataclass
+class DataConfig:
+    task: str = "smnist5k"  # a key of pmsn.data.TASKS
+    data_dir: Optional[str] = None  # else $PMSN_DATA, else the data package's default
+    options: dict = field(default_factory=lambda: {"resolution": 14})
+    workers: int = 0  # DataLoader worker processes (0 = load in the training process)
+    limit_train: Optional[int] = None  # use only the first N training samples (smoke runs)
+    limit_test: Optional[int] = None
+    drop_last: bool = False  # drop the last partial training batch (the sCIFAR recipe does)
+
+
+@dataclass
+class OptimConfig:
+    name: str = _choices(*OPTIMIZERS, default="adamw")
+    lr: float = 1e-2  # global lr: weights, biases, BN, PMSN's D (spec experiments §3.1)
+    weight_decay: float = 1e-2
+    neuron_lr: float = 1e-3  # PMSN log_dt/log_A_real at neuron_lr, A_imag/VinvB/CV at 10x (spec neurons §5.4)
+    neuron_groups: str = _choices(*NEURON_GROUP_RULES, default="sequential")
+    vinvb_real_weight_decay: Optional[float] = None  # the S-MNIST/pixel-sCIFAR code quirk: 1e-2 (else 0)
+    momentum: float = 0.9  # SGD only
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam(W) only
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = _choices(*SCHEDULES, default="cosine")
+    per_step: bool = False  # cosine: anneal every optimiser step instead of every epoch
+    t_max: Optional[int] = None  # cosine period in epochs (default: the number of epochs)
+    milestones: list[int] = field(default_factory=list)  # multistep: epochs where lr *= gamma
+    step_size: int = 10  # step: every step_size epochs lr *= gamma
+    gamma: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    task: str = "smnist5k"  # the preset the config starts from (pmsn.train.presets); data.task is the data set
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    epochs: int = 40
+    batch_size: int = 64  # per process under torchrun
+    eval_batch_size: Optional[int] = None  # default: 2 x batch_size
+    loss: str = _choices(*LOSSES, default="ce")  # "tet": mean over t of CE(out_t, y) (SEW-ResNet, spec §2.6)
+    label_smoothing: float = 0.0
+    mixup_alpha: float = 0.0  # > 0 with cutmix_alpha > 0: per batch one of Mixup/CutMix at prob 0.5 (spec §1.2)
+    cutmix_alpha: float = 0.0
+    grad_clip: Optional[float] = None  # max gradient norm (none of the papers clips)
+    seed: int = 1111
+    device: str = "auto"  # "auto" = cuda if available, else cpu
+    amp: bool = False  # bf16 autocast on CUDA
+    threads: Optional[int] = 1  # torch intra-op threads on CPU (None: torch's choice); see the README on why 1
+    out: str = "runs"  # root of run folders
+    name: Optional[str] = None  # run folder name (default: <task>-<model>-<neuron>-<timestamp>)
+    log_every: int = 50  # optimiser steps between rows of steps.csv
+    note: str = ""  # free text kept with the run (e.g. the paper table row)
+
+
+# --- generic dataclass <-> dict conversion with checks ---------------------------------------------------------
+
+def config_to_dict(config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(data: dict, cls=TrainConfig, prefix: str = ""):
+    """Build ``cls`` from a (partial) nested dict, checking keys, types and choices."""
+    if not isinstance(data, dict):
+        raise ValueError(f"config section {prefix.rstrip('.') or '<root>'!r} must be a mapping, "
+                         f"got {type(data).__name__}: {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown config key(s) {[prefix + k for k in unknown]}; valid keys here: "
+                         f"{[prefix + k for k in fields]}")
+    values = {}
+    for name, value in data.items():
+        key = prefix + name
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            values[name] = config_from_dict(value, kind, key + ".")
+        else:
+            values[name] = _coerce(value, kind, key)
+            choices = fields[name].metadata.get("choices")
+            if choices and values[name] not in choices:
+                raise ValueError(f"config key {key!r} must be one of {list(choices)}, got {value!r}")
+    return cls(**values)
+
+
+def _coerce(value: Any, kind, key: str):
+    """Convert ``value`` (from YAML or the command line) to the annotated type, or raise naming the key."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, key)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"config key {key!r} expects a list, got {value!r}")
+        return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if kind is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"config key {key!r} expects a mapping of options, got {value!r}")
+        return {str(k): _numeric_string(v) for k, v in value.items()}
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ValueError(f"config key {key!r} expects true/false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool) or not _is_integral(value):
+            raise ValueError(f"config key {key!r} expects an integer, got {value!r}")
+        return int(float(value)) if isinstance(value, str) else int(value)
+    if kind is float:
+        try:
+            result = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"config key {key!r} expects a number, got {value!r}") from None
+        if isinstance(value, bool) or not math.isfinite(result):
+            raise ValueError(f"config key {key!r} expects a finite number, got {value!r}")
+        return result
+    if kind is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ValueError(f"config key {key!r} expects a string, got {value!r}")
+        return str(value)
+    raise TypeError(f"unsupported config annotation {kind!r} for {key!r}")  # a bug in this module
+
+
+def _is_integral(value) -> bool:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(number) and number == int(number)
+
+
+def _numeric_string(value):
+    """YAML 1.1 reads ``1e-3`` as a string; inside free-form options turn such strings into numbers."""
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                return float(value)
+            except ValueError:
+                return value
+    if isinstance(value, dict):
+        return {k: _numeric_string(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numeric_string(v) for v in value]
+    return value
+
+
+# --- merging, files and overrides ------------------------------------------------------------------------------
+
+def deep_merge(base: dict, update: dict) -> dict:
+    """Recursive dict merge; ``options`` mappings merge key by key as well."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    with path.open() as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {str(path)!r} must hold a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def parse_override(text: str) -> dict:
+    """``"optim.lr=1e-3"`` → ``{"optim": {"lr": 0.001}}``; the value is read as YAML (lists, true/false, null)."""
+    if "=" not in text:
+        raise ValueError(f"--set expects KEY=VALUE with a dotted key (e.g. optim.lr=1e-3), got {text!r}")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ValueError(f"--set got an empty key component in {text!r}")
+    value = _numeric_string(yaml.safe_load(raw)) if raw.strip() else ""
+    nested: dict = {parts[-1]: value}
+    for part in reversed(parts[:-1]):
+        nested = {part: nested}
+    return nested
+
+
+def save_yaml(data: dict, path: Path) -> None:
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def preset(task: str) -> dict:
+    """The full config dict of ``task``: the defaults with the task's preset layered on top."""
+    if task not in PRESETS:
+        raise ValueError(f"unknown task {task!r}; expected one of {sorted(PRESETS)}")
+    data_task = PRESETS[task].get("data", {}).get("task", task)
+    merged = _merge_layer(config_to_dict(TrainConfig()), deep_merge({"data": {"task": data_task}}, PRESETS[task]))
+    merged["task"] = task
+    return merged
+
+
+def resolve_config(config_file: str | None = None, task: str | None = None, flags: dict | None = None,
+                   overrides: list[str] = (), base: dict | None = None) -> TrainConfig:
+    """Combine defaults, the task preset, a YAML file, command-line flags and ``--set`` overrides.
+
+    ``base`` (e.g. the config stored in a checkpoint) replaces defaults + preset when given.
+    """
+    file_data = load_yaml(config_file) if config_file else {}
+    if base is None:
+        task = task or file_data.get("task") or TrainConfig().task
+        merged = _merge_layer(preset(task), file_data)
+        merged["task"] = task
+    else:
+        merged = _merge_layer(base, file_data)
+    merged = _merge_layer(merged, flags or {})
+    for text in overrides:
+        merged = _merge_layer(merged, parse_override(text))
+    return config_from_dict(merged)
+
+
+def _merge_layer(merged: dict, update: dict) -> dict:
+    """``deep_merge``, except that a layer naming another model (data task) starts its options afresh."""
+    result = deep_merge(merged, update)
+    for section, identity in (("model", "name"), ("data", "task")):
+        old, new = merged.get(section), update.get(section)
+        if isinstance(old, dict) and isinstance(new, dict) and isinstance(result.get(section), dict):
+            if identity in new and new[identity] != old.get(identity):
+                result[section]["options"] = new.get("options", {})
+    return result

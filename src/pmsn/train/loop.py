@@ -1,0 +1,417 @@
+"""The training loop behind ``pmsn train`` and ``pmsn eval``.
+
+One epoch: set the masked-PSN λ (spec §3.3) → train over the shuffled training set (lr from the schedule every
+step) → evaluate on the test split → write metrics, curves, ``last.pt`` (and ``best.pt`` on a new best test
+accuracy; the papers report the best test accuracy over epochs, spec §0).
+
+Reproducibility: everything is seeded from ``config.seed``; the training order of epoch e comes from a generator
+seeded with (seed, e) (or DistributedSampler.set_epoch), and the global RNG state (dropout, augmentation,
+mixing) is stored in each checkpoint, so on CPU an interrupted-and-resumed run equals an uninterrupted one bit
+for bit.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, RandomSampler, Sampler
+from torch.utils.data.distributed import DistributedSampler
+from tqdm import tqdm
+
+from pmsn.data import TASKS, build_dataset, mixup_cutmix
+from pmsn.models import MODELS, build_model
+from pmsn.neurons import NEURONS
+from pmsn.train import distributed
+from pmsn.train.checkpoint import (FORMAT, atomic_torch_save, check_architecture, load_checkpoint, load_model_state,
+                                   rng_state, set_rng_state)
+from pmsn.train.config import TrainConfig, config_to_dict, resolve_config, save_yaml
+from pmsn.train.optim import apply_lr, build_optimizer, lr_factor, mask_lambda, set_mask_lambda
+from pmsn.train.records import RunRecords
+
+
+@dataclass
+class RunResult:
+    run_dir: Path | None
+    best_test_acc: float
+    best_epoch: int
+    final_test_acc: float
+    wall_seconds: float
+    epochs_done: int
+    history: list[dict] = field(default_factory=list)
+
+
+# --- data and model ----------------------------------------------------------------------------------------------
+
+def data_dir_of(config: TrainConfig) -> str | None:
+    return config.data.data_dir or os.environ.get("PMSN_DATA")
+
+
+def build_datasets(config: TrainConfig, splits=("train", "test")) -> dict:
+    limits = {"train": config.data.limit_train, "test": config.data.limit_test}
+    datasets = {}
+    for split in splits:
+        dataset = build_dataset(config.data.task, split, data_dir=data_dir_of(config), **config.data.options)
+        if limits[split] is not None and limits[split] < len(dataset):  # a fixed random subset (files may be sorted)
+            chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:limits[split]]
+            dataset = torch.utils.data.Subset(dataset, chosen.sort().values.tolist())
+        datasets[split] = dataset
+    return datasets
+
+
+def _task_info(task: str):
+    if task not in TASKS:
+        raise ValueError(f"unknown data.task {task!r}; expected one of {sorted(TASKS)}")
+    return TASKS[task]
+
+
+def _sequence_steps(dataset, task: str) -> int | None:
+    """T of the data as the loader delivers it (options such as the MNIST resolution or the CIFAR mode change it);
+    None for static-image tasks (the model repeats the image over its own T) or when no data set is given."""
+    if dataset is None or _task_info(task).steps is None or len(dataset) == 0:
+        return None
+    return int(dataset[0][0].shape[0])  # items are time first
+
+
+def check_names(config: TrainConfig) -> None:
+    """Check the model, neuron and data task names and their options before anything is built (ValueError)."""
+    if config.model.name not in MODELS:
+        raise ValueError(f"unknown model.name {config.model.name!r}; expected one of {sorted(MODELS)}")
+    if config.model.neuron not in NEURONS:
+        raise ValueError(f"unknown model.neuron {config.model.neuron!r}; expected one of {sorted(NEURONS)}")
+    accepted = set(inspect.signature(MODELS[config.model.name].builder).parameters) - {"neuron"}
+    unknown = sorted(set(config.model.options) - accepted)
+    if unknown:
+        raise ValueError(f"model {config.model.name!r} does not take option(s) {unknown} (model.options); "
+                         f"it takes {sorted(accepted)}")
+    info = _task_info(config.data.task)
+    unknown = sorted(set(config.data.options) - set(info.options))
+    if unknown:
+        raise ValueError(f"data task {config.data.task!r} does not take option(s) {unknown} (data.options); "
+                         f"it takes {sorted(info.options) or 'none'}")
+
+
+def model_arguments(config: TrainConfig, dataset=None) -> dict:
+    """Keyword arguments of ``build_model``: the configured options plus the task's classes and (from ``dataset``)
+    its T when unset."""
+    check_names(config)
+    accepted = inspect.signature(MODELS[config.model.name].builder).parameters
+    arguments = dict(config.model.options)
+    arguments.setdefault("num_classes", _task_info(config.data.task).num_classes)
+    if "T" in accepted and "T" not in arguments:
+        steps = _sequence_steps(dataset, config.data.task)
+        if steps is not None:
+            arguments["T"] = steps
+    return arguments
+
+
+def architecture(config: TrainConfig, arguments: dict) -> dict:
+    return {"model": config.model.name, "neuron": config.model.neuron, "options": dict(arguments)}
+
+
+def build_network(config: TrainConfig, arguments: dict) -> torch.nn.Module:
+    options = dict(arguments)
+    num_classes = options.pop("num_classes")
+    return build_model(config.model.name, neuron=config.model.neuron, num_classes=num_classes, **options)
+
+
+class _ShardSampler(Sampler):
+    """Evaluation shard of one rank: indices rank, rank + world, ... (no padding, so counts stay exact)."""
+
+    def __init__(self, length: int, rank: int, world_size: int):
+        self.indices = list(range(rank, length, world_size))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _loader(dataset, config: TrainConfig, context, train: bool, generator: torch.Generator | None = None):
+    batch_size = config.batch_size if train else (config.eval_batch_size or 2 * config.batch_size)
+    if train and context.distributed:
+        sampler = DistributedSampler(dataset, context.world_size, context.rank, shuffle=True, seed=config.seed,
+                                     drop_last=config.data.drop_last)
+    elif train:
+        sampler = RandomSampler(dataset, generator=generator)
+    else:
+        sampler = _ShardSampler(len(dataset), context.rank, context.world_size)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=config.data.workers,
+                      drop_last=train and config.data.drop_last, generator=generator,
+                      pin_memory=torch.cuda.is_available(), persistent_workers=False)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch) % (2 ** 63)
+
+
+# --- one epoch -----------------------------------------------------------------------------------------------------
+
+def _autocast(config: TrainConfig, device: torch.device):
+    if config.amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def _forward_loss(model, x, targets, config: TrainConfig):
+    """(loss, logits [B, K]); TET = mean over t of CE of each step's logits (spec §2.6)."""
+    if config.loss == "tet":
+        per_step = model(x, per_step=True)
+        steps = per_step.shape[0]
+        flat_targets = targets.repeat(steps, *([1] * (targets.dim() - 1)))
+        loss = F.cross_entropy(per_step.flatten(0, 1).float(), flat_targets,
+                               label_smoothing=config.label_smoothing)
+        return loss, per_step.mean(0)
+    logits = model(x)
+    return F.cross_entropy(logits.float(), targets, label_smoothing=config.label_smoothing), logits
+
+
+def evaluate(model, loader, config: TrainConfig, device: torch.device, context) -> tuple[float, float, int]:
+    """(mean CE loss, accuracy in %, number of samples) on ``loader``, summed over ranks."""
+    model.eval()
+    loss_sum, correct, count = 0.0, 0.0, 0.0
+    with torch.no_grad():
+        for x, labels in loader:
+            x, labels = x.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            with _autocast(config, device):
+                logits = model(x)
+            loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").item()
+            correct += (logits.argmax(-1) == labels).sum().item()
+            count += labels.numel()
+    loss_sum, correct, count = distributed.sum_over_ranks([loss_sum, correct, count], context, device)
+    if count == 0:
+        raise ValueError("the test split is empty; nothing to evaluate")
+    return loss_sum / count, 100.0 * correct / count, int(count)
+
+
+def _train_epoch(model, loader, optimizer, config, device, context, epoch, num_classes, records, progress):
+    model.train()
+    steps_per_epoch = len(loader)
+    loss_sum, correct, count = 0.0, 0.0, 0.0
+    start = time.perf_counter()
+    mixing = config.mixup_alpha > 0 or config.cutmix_alpha > 0
+    for index, (x, labels) in enumerate(loader):
+        apply_lr(optimizer, lr_factor(config.schedule, config.epochs, epoch, index, steps_per_epoch))
+        x, labels = x.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        targets = labels
+        if mixing:
+            x, targets = mixup_cutmix(x, labels, num_classes, mixup_alpha=config.mixup_alpha,
+                                      cutmix_alpha=config.cutmix_alpha)
+        with _autocast(config, device):
+            loss, logits = _forward_loss(model, x, targets, config)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch + 1}, step {index + 1}; "
+                                     f"lower the learning rate (optim.lr={config.optim.lr}) or check the data")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+
+        batch = labels.numel()
+        batch_correct = (logits.detach().argmax(-1) == labels).sum().item()
+        loss_sum += loss.item() * batch
+        correct += batch_correct
+        count += batch
+        elapsed = time.perf_counter() - start
+        rate = count * context.world_size / max(elapsed, 1e-9)
+        step = epoch * steps_per_epoch + index + 1
+        if progress is not None:
+            progress.set_postfix(loss=f"{loss_sum / count:.4f}", acc=f"{100 * correct / count:.2f}%",
+                                 rate=f"{rate:.0f}/s", refresh=False)
+            progress.update(1)
+        if records is not None and (step % config.log_every == 0 or index + 1 == steps_per_epoch):
+            records.step({"step": step, "epoch": epoch + 1, "loss": round(loss.item(), 6),
+                          "acc": round(100 * batch_correct / batch, 4), "lr": optimizer.param_groups[0]["lr"],
+                          "samples_per_s": round(rate, 2)})
+    loss_sum, correct, count = distributed.sum_over_ranks([loss_sum, correct, count], context, device)
+    seconds = time.perf_counter() - start
+    return loss_sum / max(count, 1), 100.0 * correct / max(count, 1), seconds, count / max(seconds, 1e-9)
+
+
+# --- the run -------------------------------------------------------------------------------------------------------
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def _new_run_dir(config: TrainConfig) -> Path:
+    name = config.name or (f"{config.task}-{config.model.name}-{config.model.neuron}-"
+                           f"{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    run_dir = Path(config.out) / name
+    suffix = 1
+    while config.name is None and run_dir.exists():
+        suffix += 1
+        run_dir = Path(config.out) / f"{name}-{suffix}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _format_seconds(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def train(config: TrainConfig, resume: str | Path | None = None, quiet: bool = False,
+          stop_after: int | None = None, show_progress: bool | None = None) -> RunResult:
+    """Train ``config``; ``resume`` = a checkpoint or run folder to continue; ``stop_after`` = stop (as if
+    interrupted) once that many epochs are done. Returns the result (``run_dir`` is None on ranks > 0)."""
+    torch.set_flush_denormal(True)  # subnormal floats are slow on CPU and meaningless for spikes
+    threads = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    device = distributed.local_device(config.device)
+    context = distributed.init(device)
+    try:
+        return _train(config, resume, quiet, stop_after, show_progress, device, context)
+    finally:
+        distributed.shutdown(context)
+        torch.set_num_threads(threads)
+
+
+def _restore_optimizer(optimizer: torch.optim.Optimizer, checkpoint: dict) -> None:
+    """Load the optimiser state but keep the freshly configured base lr / weight decay (a resume may change them)."""
+    fresh = [(group["initial_lr"], group["weight_decay"]) for group in optimizer.param_groups]
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    for group, (initial_lr, weight_decay) in zip(optimizer.param_groups, fresh):
+        group["initial_lr"], group["weight_decay"] = initial_lr, weight_decay
+
+
+def _train(config, resume, quiet, stop_after, show_progress, device, context) -> RunResult:
+    start_time = time.perf_counter()  # wall time includes data loading, model building and kernel compilation
+    say = print if context.is_main else (lambda *args, **kwargs: None)
+    checkpoint = load_checkpoint(resume) if resume is not None else None
+
+    check_names(config)
+    seed_everything(config.seed)
+    datasets = build_datasets(config)
+    arguments = model_arguments(config, datasets["train"])
+    if checkpoint is not None:
+        check_architecture(checkpoint, architecture(config, arguments))
+    model = build_network(config, arguments).to(device)
+    optimizer = build_optimizer(model, config.optim)
+    num_classes = arguments["num_classes"]
+
+    start_epoch, history, best_acc, best_epoch, wall_before = 0, [], -math.inf, 0, 0.0
+    if checkpoint is not None:
+        _restore_optimizer(optimizer, checkpoint)
+        load_model_state(model, checkpoint)
+        start_epoch, history = checkpoint["epoch"], list(checkpoint["history"])
+        best_acc, best_epoch = checkpoint["best_test_acc"], checkpoint["best_epoch"]
+        wall_before = checkpoint["wall_seconds"]
+        states = checkpoint["rng"]
+        set_rng_state(states[context.rank] if len(states) == context.world_size else states[0])
+        run_dir = Path(checkpoint["path"]).parent
+    else:
+        torch.manual_seed(config.seed + context.rank)  # ranks start equal (DDP broadcasts), then differ in dropout
+        run_dir = distributed.broadcast_object(_new_run_dir(config) if context.is_main else None, context)
+    network = model
+    if context.distributed:
+        network = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index]
+                                                            if device.type == "cuda" else None)
+
+    generator = torch.Generator()
+    train_loader = _loader(datasets["train"], config, context, train=True, generator=generator)
+    test_loader = _loader(datasets["test"], config, context, train=False)
+    records = None
+    if context.is_main:
+        save_yaml(config_to_dict(config), run_dir / "config.yaml")
+        base = datasets["train"].dataset if isinstance(datasets["train"], torch.utils.data.Subset) else datasets["train"]
+        if getattr(base, "permutation", None) is not None:  # PS-MNIST: keep the pixel order with the run (§1.1)
+            np.save(run_dir / "permutation.npy", np.asarray(base.permutation))
+        records = RunRecords(run_dir, resume_step=start_epoch * len(train_loader) if checkpoint else None)
+        parameters = sum(p.numel() for p in model.parameters())
+        say(f"pmsn train: {config.task} ({len(datasets['train'])} train / {len(datasets['test'])} test), "
+            f"model {config.model.name} neuron {config.model.neuron} ({parameters:,} parameters), {config.epochs} "
+            f"epochs x {len(train_loader)} steps, batch {config.batch_size}"
+            f"{f' x {context.world_size} ranks' if context.distributed else ''}, device {device}, run {run_dir}"
+            + (f", resumed after epoch {start_epoch}" if checkpoint else ""))
+
+    progress_enabled = (not quiet) if show_progress is None else show_progress
+    last_epoch = config.epochs if stop_after is None else min(config.epochs, stop_after)
+    for epoch in range(start_epoch, last_epoch):
+        set_mask_lambda(model, mask_lambda(epoch, config.epochs))
+        generator.manual_seed(_epoch_seed(config.seed, epoch))
+        if isinstance(train_loader.sampler, DistributedSampler):
+            train_loader.sampler.set_epoch(epoch)
+        progress = None
+        if progress_enabled and context.is_main:
+            progress = tqdm(total=len(train_loader), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+                            dynamic_ncols=True, unit="batch")
+        try:
+            train_loss, train_acc, seconds, rate = _train_epoch(network, train_loader, optimizer, config, device,
+                                                                 context, epoch, num_classes, records, progress)
+        finally:
+            if progress is not None:
+                progress.close()
+        test_loss, test_acc, _ = evaluate(network, test_loader, config, device, context)
+        if test_acc > best_acc:
+            best_acc, best_epoch = test_acc, epoch + 1
+        wall = wall_before + time.perf_counter() - start_time
+        history.append({"epoch": epoch + 1, "train_loss": round(train_loss, 6), "train_acc": round(train_acc, 4),
+                        "test_loss": round(test_loss, 6), "test_acc": round(test_acc, 4),
+                        "best_test_acc": round(best_acc, 4), "lr": optimizer.param_groups[0]["lr"],
+                        "epoch_seconds": round(seconds, 3), "train_samples_per_s": round(rate, 2),
+                        "wall_seconds": round(wall, 3)})
+        states = distributed.gather_objects(rng_state(), context)
+        if context.is_main:
+            state = {"format": FORMAT, "architecture": architecture(config, arguments),
+                     "config": config_to_dict(config), "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "best_test_acc": best_acc,
+                     "best_epoch": best_epoch, "history": history, "rng": states, "wall_seconds": wall}
+            atomic_torch_save(state, run_dir / "last.pt")
+            if best_epoch == epoch + 1:
+                atomic_torch_save(state, run_dir / "best.pt")
+            records.epoch(history)
+            say(f"epoch {epoch + 1:>3}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:6.2f}%  "
+                f"test loss {test_loss:.4f} acc {test_acc:6.2f}% (best {best_acc:.2f}%)  "
+                f"lr {optimizer.param_groups[0]['lr']:.2e}  {seconds:.1f}s ({rate:.0f} samples/s)", flush=True)
+        distributed.barrier(context)
+
+    wall = wall_before + time.perf_counter() - start_time
+    final_acc = history[-1]["test_acc"] if history else float("nan")
+    if records is not None:
+        records.close()
+        say(f"done: best test acc {best_acc:.2f}% (epoch {best_epoch}), final {final_acc:.2f}%, "
+            f"wall {_format_seconds(wall)}, {len(history)}/{config.epochs} epochs, run {run_dir}", flush=True)
+    return RunResult(run_dir if context.is_main else None, best_acc, best_epoch, final_acc, wall, len(history),
+                     history)
+
+
+def resume_config(resume: str | Path, overrides: list[str] = (), flags: dict | None = None) -> TrainConfig:
+    """The stored config of a checkpoint/run folder with command-line changes applied (e.g. more epochs)."""
+    checkpoint = load_checkpoint(resume)
+    return resolve_config(base=checkpoint["config"], flags=flags, overrides=overrides)
+
+
+def evaluate_checkpoint(path: str | Path, overrides: list[str] = (), flags: dict | None = None,
+                        split: str = "test") -> dict:
+    """Evaluate a checkpoint on ``split`` of its task; ``flags``/``overrides`` may change data/device settings
+    (changing the model raises the architecture error)."""
+    torch.set_flush_denormal(True)
+    checkpoint = load_checkpoint(path)
+    config = resolve_config(base=checkpoint["config"], flags=flags, overrides=overrides)
+    device = distributed.local_device(config.device)
+    context = distributed.Context()
+    seed_everything(config.seed)
+    dataset = build_datasets(config, splits=(split,))[split]
+    arguments = model_arguments(config, dataset)
+    check_architecture(checkpoint, architecture(config, arguments))
+    model = build_network(config, arguments).to(device)
+    load_model_state(model, checkpoint)
+    loss, acc, count = evaluate(model, _loader(dataset, config, context, train=False), config, device, context)
+    return {"checkpoint": checkpoint["path"], "task": config.data.task, "split": split, "loss": loss,
+            "accuracy": acc, "samples": count, "epoch": checkpoint["epoch"]}

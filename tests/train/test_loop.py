@@ -1,0 +1,129 @@
+"""The training loop on a tiny CPU setting: outputs, resume equality, eval, architecture errors, the CLI."""
+
+import csv
+
+import pytest
+import torch
+import yaml
+
+from pmsn.cli import main
+from pmsn.neurons import MaskedPSN
+from pmsn.train import evaluate_checkpoint, resolve_config, resume_config, train
+from pmsn.train.checkpoint import load_checkpoint
+from pmsn.train.optim import mask_lambda
+
+
+def _weights(path):
+    return load_checkpoint(path)["model"]
+
+
+def test_run_folder_contents(tiny):
+    result = train(resolve_config(overrides=tiny + ["name=first"]), quiet=True)
+    run = result.run_dir
+    assert run.name == "first"
+    for name in ("config.yaml", "metrics.csv", "steps.csv", "curves.png", "last.pt", "best.pt"):
+        assert (run / name).is_file(), name
+    assert not list(run.glob(".*.tmp"))
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert float(rows[-1]["best_test_acc"]) == pytest.approx(result.best_test_acc)
+    assert len(list(csv.DictReader((run / "steps.csv").open()))) == 2 * 3  # 96 samples / batch 32, log_every 1
+    stored = yaml.safe_load((run / "config.yaml").read_text())
+    assert resolve_config(overrides=tiny + ["name=first"]) == resolve_config(base=stored)
+    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    last = load_checkpoint(run)
+    assert last["epoch"] == 2 and last["architecture"]["options"]["T"] == 49
+
+
+def test_resume_is_bit_identical(tiny):
+    straight = train(resolve_config(overrides=tiny + ["name=straight"]), quiet=True)
+    first = train(resolve_config(overrides=tiny + ["name=split"]), quiet=True, stop_after=1)
+    assert first.epochs_done == 1
+    resumed = train(resume_config(first.run_dir), resume=first.run_dir, quiet=True)
+    assert resumed.run_dir == first.run_dir and resumed.epochs_done == 2
+    a, b = _weights(straight.run_dir / "last.pt"), _weights(resumed.run_dir / "last.pt")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert straight.history[-1]["test_acc"] == resumed.history[-1]["test_acc"]
+    rows = list(csv.DictReader((resumed.run_dir / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    steps = list(csv.DictReader((resumed.run_dir / "steps.csv").open()))
+    assert [int(r["step"]) for r in steps] == list(range(1, 7))
+
+
+def test_same_seed_same_weights_other_seed_differs(tiny):
+    one = train(resolve_config(overrides=tiny + ["epochs=1", "name=a"]), quiet=True)
+    two = train(resolve_config(overrides=tiny + ["epochs=1", "name=b"]), quiet=True)
+    three = train(resolve_config(overrides=tiny + ["epochs=1", "name=c", "seed=5"]), quiet=True)
+    w1, w2, w3 = (_weights(r.run_dir / "last.pt") for r in (one, two, three))
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert not all(torch.equal(w1[k], w3[k]) for k in w1)
+
+
+def test_eval_reproduces_the_logged_accuracy(tiny):
+    result = train(resolve_config(overrides=tiny), quiet=True)
+    evaluated = evaluate_checkpoint(result.run_dir / "best.pt")
+    assert evaluated["accuracy"] == pytest.approx(result.best_test_acc)
+    assert evaluated["samples"] == 64
+
+
+def test_wrong_architecture_is_named(tiny):
+    result = train(resolve_config(overrides=tiny + ["epochs=1"]), quiet=True)
+    with pytest.raises(ValueError, match=r"holds weights of pmsn_smnist\(neuron='pmsn'.*width=8.*model to load them "
+                                         r"into is pmsn_smnist\(neuron='pmsn'.*width=16"):
+        evaluate_checkpoint(result.run_dir, overrides=["model.options.width=16"])
+    changed = resume_config(result.run_dir, flags={"model": {"neuron": "lif"}, "epochs": 2})
+    with pytest.raises(ValueError, match=r"neuron='pmsn'.*neuron='lif'"):
+        train(changed, resume=result.run_dir, quiet=True)
+
+
+def test_masked_psn_lambda_follows_epochs(tiny):
+    overrides = tiny + ["model.neuron=masked_psn", "epochs=17", "data.limit_train=32", "data.limit_test=32"]
+    first = train(resolve_config(overrides=overrides), quiet=True, stop_after=1)
+    lambdas = lambda run: {float(m.mask_lambda) for m in _masked(run)}  # noqa: E731
+    assert lambdas(first.run_dir) == {mask_lambda(0, 17)} == {0.0}
+    second = train(resume_config(first.run_dir), resume=first.run_dir, quiet=True, stop_after=2)
+    assert lambdas(second.run_dir) == {mask_lambda(1, 17)} == {0.5}
+
+
+def _masked(run):
+    from pmsn.models import build_model
+
+    checkpoint = load_checkpoint(run)
+    arch = checkpoint["architecture"]
+    model = build_model(arch["model"], neuron=arch["neuron"], **arch["options"])
+    model.load_state_dict(checkpoint["model"])
+    return [m for m in model.modules() if isinstance(m, MaskedPSN)]
+
+
+def test_cli_train_and_eval(tiny, tmp_path, capsys):
+    sets = [arg for item in tiny for arg in ("--set", item) if not item.startswith(("epochs", "out", "device"))]
+    assert main(["train", *sets, "--epochs", "1", "--out", str(tmp_path / "cli"), "--device", "cpu", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch   1/1" in out and "done: best test acc" in out and "wall" in out
+    (run,) = (tmp_path / "cli").iterdir()
+    assert main(["eval", str(run / "best.pt"), "--json"]) == 0
+    assert '"accuracy"' in capsys.readouterr().out
+    assert main(["train", "--resume", str(run), "--task", "smnist"]) == 2
+    assert "cannot be combined" in capsys.readouterr().err
+
+
+def test_cli_rejects_unknown_key(capsys):
+    assert main(["train", "--set", "optim.learning_rate=0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "pmsn train: error: unknown config key" in err and "'optim.lr'" in err
+    assert main(["train", "--config", "missing.yaml"]) == 2
+    assert "missing.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.name=resnet", r"unknown model\.name 'resnet'.*'pmsn_smnist'"),
+    ("model.neuron=izhikevich", r"unknown model\.neuron 'izhikevich'.*'pmsn'"),
+    ("model.options.widht=8", r"does not take option\(s\) \['widht'\] \(model\.options\); it takes .*'width'"),
+    ("data.options.res=7", r"data task 'smnist5k' does not take option\(s\) \['res'\].*'resolution'"),
+    ("data.task=mnist", r"unknown data\.task 'mnist'"),
+])
+def test_names_and_options_are_checked_before_training(tiny, override, message):
+    with pytest.raises(ValueError, match=message):
+        train(resolve_config(overrides=tiny + [override]), quiet=True)
