@@ -10,7 +10,7 @@ from pmsn.neurons import NEURONS
 TINY = {
     "pmsn_smnist": (dict(width=8, depth=2, T=12), lambda: torch.rand(3, 12, 1), 10),
     "pmsn_scifar_pixel": (dict(width=8, depth=2, T=16), lambda: torch.randn(3, 3, 4, 4), 10),
-    "scifar_column": (dict(width=4, T=8, rows=8, num_classes=7), lambda: torch.randn(3, 3, 8, 8), 7),
+    "scifar_column": (dict(width=4, T=8, rows=8, num_classes=7), lambda: torch.randn(3, 8, 3, 8), 7),
     "pmsn_shd": (dict(width=8, T=10, input_size=20, pool=5, num_classes=35), lambda: torch.rand(3, 10, 20), 35),
     "tclif_ff": (dict(hidden=(8, 6, 5), T=10), lambda: torch.rand(3, 10, 1), 10),
     "tclif_rec": (dict(preset="shd", hidden=(6, 5), T=10, input_size=9), lambda: torch.rand(3, 10, 9) * 2, 20),
@@ -30,7 +30,7 @@ def build_tiny(name, neuron):
 
 
 def steps_of(name, x, model):
-    return model.steps if name.startswith("sew") else (x.shape[-1] if name == "scifar_column" else
+    return model.steps if name.startswith("sew") else (x.shape[1] if name == "scifar_column" else
                                                       x.shape[2] * x.shape[3] if x.dim() == 4 else x.shape[1])
 
 
@@ -83,7 +83,7 @@ def test_sew_input_is_the_image_repeated_plus_a_per_step_offset():
 @pytest.mark.parametrize("name, bad", [
     ("pmsn_smnist", torch.rand(2, 12, 3)),
     ("pmsn_shd", torch.rand(2, 700, 10)[:, :, :7]),
-    ("scifar_column", torch.rand(2, 1, 32, 32)),
+    ("scifar_column", torch.rand(2, 32, 1, 32)),
     ("sew_resnet18", torch.rand(2, 32, 32)),
     ("tclif_ff", torch.rand(2, 5, 40)),
 ])

@@ -127,3 +127,23 @@ def test_cli_rejects_unknown_key(capsys):
 def test_names_and_options_are_checked_before_training(tiny, override, message):
     with pytest.raises(ValueError, match=message):
         train(resolve_config(overrides=tiny + [override]), quiet=True)
+
+
+def test_scifar_column_trains_from_cifar_pickles(tmp_path):
+    """Data (column sequences [T, 3, rows]) and the column net agree on the layout, end to end."""
+    import pickle
+
+    import numpy as np
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (8, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, 8))}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    out = tmp_path / "runs"
+    args = ["train", "--task", "scifar10", "--data-dir", str(tmp_path), "--epochs", "1", "--batch-size", "8",
+            "--set", "model.options.width=4", "--out", str(out), "--quiet"]
+    assert main(args + ["--neuron", "lif"]) == 0
+    (run,) = out.iterdir()
+    assert (run / "best.pt").is_file()

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from pmsn.models.layers import (NeuronDefaults, SpikingClassifier, check_images, check_neuron_name,
-                                check_positive_int, make_neuron, merge_time, split_time)
+from pmsn.models.layers import (NeuronDefaults, SpikingClassifier, check_neuron_name, check_positive_int,
+                                make_neuron, merge_time, split_time)
 from pmsn.neurons.pmsn import PRESETS as PMSN_PRESETS
 
 COLUMN_DEFAULTS: NeuronDefaults = {"pmsn": PMSN_PRESETS["scifar_column"]}
@@ -23,7 +23,8 @@ POOL_AFTER = (2, 5)  # AvgPool1d(2) follows the 3rd and the 6th neuron
 class ColumnCIFARNet(SpikingClassifier):
     """sCIFAR column net: w = 128 → 539,776 (C10) / 562,816 (C100) parameters with PMSN, 513,418 with LIF.
 
-    Input: images ``[B, 3, rows, T]`` (T = number of columns, 32).
+    Input: column sequences ``[B, T, 3, rows]`` as ``pmsn.data`` yields them (T = number of columns, 32);
+    an image ``[B, 3, rows, cols]`` is ``image.permute(0, 3, 1, 2)``.
     """
 
     def __init__(self, neuron: str = "pmsn", num_classes: int = 10, width: int = 128, T: int | None = 32,
@@ -48,10 +49,10 @@ class ColumnCIFARNet(SpikingClassifier):
         self.fc2 = nn.Linear(2 * width, check_positive_int(num_classes, "num_classes"), bias=bias)
 
     def time_first(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, 3, type(self).__name__)
-        if x.shape[2] != self.rows:
-            raise ValueError(f"{type(self).__name__} was built for {self.rows} rows, got images {tuple(x.shape)}")
-        return x.permute(3, 0, 1, 2)  # [B, 3, rows, cols] → [T = cols, B, 3, rows]
+        if x.dim() != 4 or x.shape[2] != 3 or x.shape[3] != self.rows:
+            raise ValueError(f"{type(self).__name__} expects column sequences [B, T, 3, {self.rows}] "
+                             f"(step = one image column of 3 channels × {self.rows} rows), got {tuple(x.shape)}")
+        return x.transpose(0, 1)  # [B, T = cols, 3, rows] → [T, B, 3, rows]
 
     def per_step_logits(self, x: torch.Tensor) -> torch.Tensor:
         steps = x.shape[0]
