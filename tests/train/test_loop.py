@@ -147,3 +147,16 @@ def test_scifar_column_trains_from_cifar_pickles(tmp_path):
     assert main(args + ["--neuron", "lif"]) == 0
     (run,) = out.iterdir()
     assert (run / "best.pt").is_file()
+
+
+def test_psmnist_run_stores_its_permutation(tmp_path):
+    import numpy as np
+
+    from pmsn.data import pixel_permutation
+
+    args = ["train", "--task", "psmnist5k", "--epochs", "1", "--set", "data.options.resolution=7",
+            "--set", "data.limit_train=64", "--set", "data.limit_test=32", "--set", "model.options.width=8",
+            "--out", str(tmp_path), "--quiet"]
+    assert main(args) == 0
+    (run,) = tmp_path.iterdir()
+    assert np.array_equal(np.load(run / "permutation.npy"), pixel_permutation(49))

@@ -84,6 +84,12 @@ def images_to_sequences(images: np.ndarray, resolution: int, permuted: bool) -> 
     return torch.from_numpy(np.ascontiguousarray(sequences)).unsqueeze(-1)
 
 
+def _with_permutation(dataset: SequenceDataset, resolution: int, permuted: bool) -> SequenceDataset:
+    """Record the PS-MNIST pixel order on the data set (the trainer stores it with the run, spec §1.1)."""
+    dataset.permutation = pixel_permutation(resolution * resolution) if permuted else None
+    return dataset
+
+
 def embedded_split_indices(labels: np.ndarray, split: str) -> np.ndarray:
     """Fixed stratified split of the embedded set: per class a seeded shuffle, first 80 % train, rest test."""
     rng = np.random.RandomState(EMBEDDED_SPLIT_SEED)
@@ -111,7 +117,8 @@ def build_mnist5k(split: str, permuted: bool, resolution: int = 14) -> SequenceD
     images, labels = load_embedded()
     indices = embedded_split_indices(labels, split)
     inputs = images_to_sequences(images[indices], resolution, permuted)
-    return SequenceDataset(inputs, torch.from_numpy(labels[indices].astype(np.int64)), num_classes=10)
+    return _with_permutation(SequenceDataset(inputs, torch.from_numpy(labels[indices].astype(np.int64)),
+                                             num_classes=10), resolution, permuted)
 
 
 def build_mnist(split: str, data_dir, permuted: bool, resolution: int = 28) -> SequenceDataset:
@@ -132,4 +139,5 @@ def build_mnist(split: str, data_dir, permuted: bool, resolution: int = 28) -> S
     if labels.ndim != 1 or len(labels) != len(images) or labels.size and labels.max() > 9:
         raise corrupt_data(task, label_path, f"expected {len(images)} labels in 0..9", MNIST_SOURCE)
     inputs = images_to_sequences(images, resolution, permuted)
-    return SequenceDataset(inputs, torch.from_numpy(labels.astype(np.int64)), num_classes=10)
+    return _with_permutation(SequenceDataset(inputs, torch.from_numpy(labels.astype(np.int64)), num_classes=10),
+                             resolution, permuted)
