@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from pmsn import io as pmsn_io
 from pmsn.train import checkpoint as ckpt
 
 
@@ -27,7 +28,7 @@ def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
 
 def test_atomic_text_interrupted_leaves_nothing(tmp_path, monkeypatch):
     path = tmp_path / "metrics.csv"
-    monkeypatch.setattr(ckpt.os, "replace", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(pmsn_io.os, "replace", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         ckpt.atomic_write_text(path, "a,b\n1,2\n")
     assert list(tmp_path.iterdir()) == []

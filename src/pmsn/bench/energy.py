@@ -409,7 +409,7 @@ def load_model_and_data(source: str, overrides: list[str], split: str = "test"):
 
 
 def _run(args) -> int:
-    from pmsn.train.checkpoint import atomic_write_text
+    from pmsn.io import atomic_write_text
 
     if args.paper_table:
         print(table2_markdown(), end="")

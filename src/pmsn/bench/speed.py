@@ -27,7 +27,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from torch import nn
 
 from pmsn.bench.memory import PeakMemory, run_json_subprocess
 from pmsn.neurons import build_neuron
+from pmsn.io import atomic_write_bytes
 from pmsn.neurons.pmsn import PATHS as PMSN_PATHS
 
 DEFAULT_STEPS = (32, 256, 1024, 4096)
@@ -401,25 +401,13 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines[1:])
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
 def write_csv(rows: list[dict], path: Path) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({key: ("" if row[key] is None else row[key]) for key in CSV_FIELDS})
-    _atomic_write_bytes(Path(path), buffer.getvalue().encode())
+    atomic_write_bytes(Path(path), buffer.getvalue().encode())
 
 
 def write_plot(rows: list[dict], path: Path, title: str) -> None:
@@ -456,7 +444,7 @@ def write_plot(rows: list[dict], path: Path, title: str) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120)
     plt.close(figure)
-    _atomic_write_bytes(Path(path), buffer.getvalue())
+    atomic_write_bytes(Path(path), buffer.getvalue())
 
 
 # ------------------------------------------------------------------------------------------------ the command

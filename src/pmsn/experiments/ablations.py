@@ -33,7 +33,7 @@ from pmsn.experiments.gradients import (TABLE7, autograd_jacobian_norm, comparis
 from pmsn.experiments.sweep import (SMOKE, SMOKE_OVERRIDES, Row, Setting, accuracy_figure, accuracy_markdown,
                                     markdown_table, run_sweep, summarise, write_csv)
 from pmsn.plot.figures import pyplot, save_figure
-from pmsn.train.checkpoint import atomic_write_text
+from pmsn.io import atomic_write_text
 
 
 @dataclass

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from pmsn.bench.energy import table2_markdown
-from pmsn.train.checkpoint import atomic_write_text
+from pmsn.io import atomic_write_text
 
 # (task, model, neuron) → (paper best test accuracy %, source); experiments.md §4
 PAPER_ACCURACY = {

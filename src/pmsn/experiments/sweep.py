@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from pmsn.train.checkpoint import atomic_write_text
+from pmsn.io import atomic_write_text
 
 
 @dataclass(frozen=True)

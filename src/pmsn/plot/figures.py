@@ -30,7 +30,7 @@ def check_formats(formats) -> tuple[str, ...]:
 
 def save_figure(figure, stem: str | Path, formats=("png",), dpi: int = 120) -> list[Path]:
     """Write ``figure`` as ``stem.<format>`` for each format (temp file + rename), close it, return the paths."""
-    from pmsn.train.checkpoint import atomic_write_bytes
+    from pmsn.io import atomic_write_bytes
 
     plt = pyplot()
     paths = []

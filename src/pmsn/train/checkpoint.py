@@ -10,43 +10,15 @@ seeded per epoch (``pmsn.train.loop``), so it needs none either.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from pmsn.io import atomic_torch_save, atomic_write_text  # noqa: F401  (re-exported)
+
 FORMAT = "pmsn-checkpoint-v1"
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through ``write(handle)`` into a temp file in the same folder, then ``os.replace`` it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
-def atomic_torch_save(obj, path: str | Path) -> None:
-    _atomic_write(Path(path), lambda handle: torch.save(obj, handle))
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    _atomic_write(Path(path), lambda handle: handle.write(data))
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def describe_architecture(arch: dict) -> str:

@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 import yaml
 
-from pmsn.train.checkpoint import atomic_write_text
+from pmsn.io import atomic_write_text
 from pmsn.train.presets import PRESETS
 
 NEURON_GROUP_RULES = ("sequential", "imagenet", "none")

@@ -11,7 +11,7 @@ import csv
 import io
 from pathlib import Path
 
-from pmsn.train.checkpoint import atomic_write_bytes, atomic_write_text
+from pmsn.io import atomic_write_bytes, atomic_write_text
 
 EPOCH_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "best_test_acc", "lr", "epoch_seconds",
                 "train_samples_per_s", "wall_seconds")
