@@ -65,3 +65,19 @@ def test_build_neuron_defaults():
     assert build_neuron("sliding_psn", 8).order == 32
     assert build_neuron("pmsn", 8).channels == 8
     assert build_neuron("pmsn", 8, compartments=3).compartments == 3
+
+
+def test_sliding_psn_banded_path_equals_toeplitz_for_long_T():
+    """Beyond T = 8·block the parallel call multiplies 64-step blocks; it must equal the full Toeplitz product."""
+    torch.manual_seed(3)
+    for order in (1, 5, 70):
+        neuron = SlidingPSN(order=order, exp_init=False).double()
+        steps = 8 * max(64, order) + 37
+        x = torch.randn(steps, 2, 3, dtype=torch.float64, requires_grad=True)
+        _, trace = neuron(x, return_states=True)
+        dense = (neuron.toeplitz(steps) @ x.reshape(steps, -1) + neuron.bias).reshape(x.shape)
+        torch.testing.assert_close(trace.potential, dense)
+        grads = torch.autograd.grad(trace.potential.sum(), [x, neuron.weight])
+        dense_grads = torch.autograd.grad(dense.sum(), [x, neuron.weight])
+        for a, b in zip(grads, dense_grads):
+            torch.testing.assert_close(a, b)
