@@ -1,12 +1,11 @@
-"""TC-LIF Table 7 closed form (all 16 inits to 3 decimals), its autograd check, and the ablation-only neurons."""
+"""TC-LIF Table 7 closed form (all 16 inits to 3 decimals), its autograd check."""
 
 import pytest
 import torch
 
 from pmsn.experiments.gradients import (TABLE7, autograd_jacobian_norm, comparison_neurons, gradient_through_time,
                                         tclif_gradient_norm)
-from pmsn.experiments.variants import ScheduledMaskedPSN
-from pmsn.neurons import NEURONS, TCLIF
+from pmsn.neurons import TCLIF
 
 
 @pytest.mark.parametrize("betas", list(TABLE7))
@@ -33,26 +32,7 @@ def test_gradient_reaches_further_back_in_tclif_and_pmsn_than_in_lif():
     assert curves["PMSN"][lag] > curves["LIF"][lag]
 
 
-def test_scheduled_masked_psn_is_registered():
-    assert NEURONS["masked_psn_schedule"] is ScheduledMaskedPSN
-
-
-def test_scheduled_masked_psn_lambda():
-    neuron = ScheduledMaskedPSN(steps=8, epochs=9, speed=2.0)
-    seen = []
-    for _ in range(9):
-        neuron.set_lambda(0.123)  # the trainer's value is replaced by the neuron's own schedule
-        seen.append(float(neuron.mask_lambda))
-    assert seen == pytest.approx([0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 1])
-    fixed = ScheduledMaskedPSN(steps=8, epochs=9, speed=None)
-    fixed.set_lambda(0.0)
-    assert float(fixed.mask_lambda) == 1.0 and fixed.order == 8
-    with pytest.raises(ValueError, match="speed"):
-        ScheduledMaskedPSN(steps=8, epochs=3, speed=0.0)
-
-
-def test_variants_cost_as_their_base_kind():
+def test_free_tclif_costs_as_tclif():
     from pmsn.bench.energy import NeuronCost, neuron_cost
 
     assert neuron_cost(TCLIF(parametrization="free"), 10) == NeuronCost(2.0, 2.0)
-    assert neuron_cost(ScheduledMaskedPSN(steps=8, epochs=3, order=4), 8) == NeuronCost(4.0, 0.0)

@@ -89,3 +89,11 @@ def test_set_mask_lambda_reaches_every_masked_psn():
     assert len(masked) == 2
     assert set_mask_lambda(model, 0.25) == 2
     assert all(float(m.mask_lambda) == 0.25 for m in masked)
+
+
+def test_mask_lambda_speed():
+    assert [mask_lambda(e, 9) for e in (0, 1, 2)] == [0.0, 1.0, 1.0]  # paper speed 8: λ hits 1 after (E − 1)/8
+    assert [mask_lambda(e, 9, speed=2.0) for e in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    assert mask_lambda(0, 9, speed=None) == 1.0
+    with pytest.raises(ValueError, match="mask_speed"):
+        mask_lambda(1, 9, speed=-1.0)

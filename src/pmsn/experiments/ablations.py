@@ -27,7 +27,6 @@ from typing import Callable
 
 import torch
 
-from pmsn.experiments import variants  # noqa: F401  (registers masked_psn_schedule)
 from pmsn.experiments.gradients import (TABLE7, autograd_jacobian_norm, comparison_neurons, gradient_through_time,
                                         tclif_gradient_norm)
 from pmsn.experiments.sweep import (SMOKE, SMOKE_OVERRIDES, Row, Setting, accuracy_figure, accuracy_markdown,
@@ -120,19 +119,6 @@ def _sweep(options: Options, name: str, setting: Setting, rows: list[Row], value
                   {"setting": setting.__dict__, "rows": [r.label for r in rows]})
 
 
-def _sequence_steps(setting: Setting) -> int:
-    """T of the setting's data (masked PSN variants need it at build time)."""
-    from pmsn.experiments.sweep import resolve
-    from pmsn.train.loop import build_datasets, model_arguments
-
-    config, _ = resolve(setting, Row("probe", ()), 0, Path("."))
-    dataset = build_datasets(config, splits=("test",))["test"]
-    steps = model_arguments(config, dataset).get("T")
-    if steps is None:
-        raise ValueError(f"task {setting.task!r} has no sequence length T for masked PSN")
-    return int(steps)
-
-
 # --- training sweeps ----------------------------------------------------------------------------------------------
 
 def compartments(options: Options) -> dict:
@@ -196,14 +182,10 @@ def psn_order(options: Options) -> dict:
 def masked_lambda(options: Options) -> dict:
     paper = Setting("scifar10", (), 200, (1,), "paper: sCIFAR-10 column net, T = 32, masked PSN k = 32")
     setting = _setting(options, paper)
-    steps = _sequence_steps(setting)
     speeds = [("paper (8)", 8.0), ("4", 4.0), ("2", 2.0), ("1 (linear)", 1.0), ("none (λ = 1)", None)]
     if options.smoke:
         speeds = [speeds[0], speeds[-1]]
-    rows = [Row(f"speed {label}", ("model.neuron=masked_psn_schedule",
-                                   f"model.options.neuron_kwargs.steps={steps}",
-                                   f"model.options.neuron_kwargs.epochs={setting.epochs}",
-                                   f"model.options.neuron_kwargs.speed={'null' if speed is None else speed}"),
+    rows = [Row(f"speed {label}", ("model.neuron=masked_psn", f"mask_speed={'null' if speed is None else speed}"),
                 {"schedule": label}, 85.81 if speed == 8.0 and setting.task == "scifar10" else None)
             for label, speed in speeds]
     return _sweep(options, "masked_lambda", setting, _select(rows, options, "schedule"), ["schedule"], "schedule",

@@ -87,6 +87,7 @@ class TrainConfig:
     mixup_alpha: float = 0.0  # > 0 with cutmix_alpha > 0: per batch one of Mixup/CutMix at prob 0.5 (spec §1.2)
     cutmix_alpha: float = 0.0
     grad_clip: Optional[float] = None  # max gradient norm (none of the papers clips)
+    mask_speed: Optional[float] = 8.0  # masked PSN λ = min(1, speed·epoch/(epochs − 1)) (PSN §3.3); null: λ = 1
     seed: int = 1111
     device: str = "auto"  # "auto" = cuda if available, else cpu
     amp: bool = False  # bf16 autocast on CUDA

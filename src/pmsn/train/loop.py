@@ -343,7 +343,7 @@ def _train(config, resume, quiet, stop_after, show_progress, device, context) ->
     progress_enabled = (not quiet) if show_progress is None else show_progress
     last_epoch = config.epochs if stop_after is None else min(config.epochs, stop_after)
     for epoch in range(start_epoch, last_epoch):
-        set_mask_lambda(model, mask_lambda(epoch, config.epochs))
+        set_mask_lambda(model, mask_lambda(epoch, config.epochs, config.mask_speed))
         generator.manual_seed(_epoch_seed(config.seed, epoch))
         if isinstance(train_loader.sampler, DistributedSampler):
             train_loader.sampler.set_epoch(epoch)

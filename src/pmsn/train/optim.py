@@ -82,14 +82,15 @@ def apply_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
         group["lr"] = group["initial_lr"] * factor
 
 
-def mask_lambda(epoch: int, epochs: int) -> float:
-    """Progressive masking of masked PSN at the start of ``epoch`` (0-based): min(1, 8·e/(epochs − 1)), spec §3.3.
-
-    A single-epoch run trains the fully masked neuron (λ = 1).
+def mask_lambda(epoch: int, epochs: int, speed: float | None = 8.0) -> float:
+    """Progressive masking of masked PSN at the start of ``epoch`` (0-based): min(1, speed·e/(epochs − 1)) with
+    the paper's speed 8 (spec §3.3). A single-epoch run, or ``speed=None``, trains the fully masked neuron (λ = 1).
     """
-    if epochs <= 1:
+    if epochs <= 1 or speed is None:
         return 1.0
-    return min(1.0, 8.0 * epoch / (epochs - 1))
+    if speed <= 0:
+        raise ValueError(f"mask_speed must be > 0 or null, got {speed}")
+    return min(1.0, speed * epoch / (epochs - 1))
 
 
 def set_mask_lambda(model: torch.nn.Module, value: float) -> int:
