@@ -81,3 +81,14 @@ def test_sliding_psn_banded_path_equals_toeplitz_for_long_T():
         dense_grads = torch.autograd.grad(dense.sum(), [x, neuron.weight])
         for a, b in zip(grads, dense_grads):
             torch.testing.assert_close(a, b)
+
+
+def test_inference_spikes_equal_training_spikes():
+    torch.manual_seed(4)
+    for neuron in (PSN(T=9), MaskedPSN(T=9, order=3), SlidingPSN(order=3, threshold=0.2)):
+        for strict in (False, True):
+            neuron.strict = strict
+            x = torch.randn(9, 2, 3)
+            with torch.no_grad():
+                inference = neuron(x)
+            assert inference.dtype == x.dtype and torch.equal(inference, neuron(x.requires_grad_(True)).detach())

@@ -45,6 +45,14 @@ def _time_mix(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torc
     return torch.addmm(bias.unsqueeze(1), weight, flat).reshape(weight.shape[0], *x.shape[1:])
 
 
+def _fire(potential: torch.Tensor, surrogate, strict: bool, return_states: bool):
+    """S = Θ(H); in inference the temporary H is overwritten with the spikes (no second full-size tensor)."""
+    if return_states or (torch.is_grad_enabled() and potential.requires_grad):
+        spikes = spike(potential, surrogate, strict)
+        return (spikes, PSNTrace(potential)) if return_states else spikes
+    return potential.gt_(0.0) if strict else potential.ge_(0.0)
+
+
 def _history_step(name: str, weights: torch.Tensor, bias, x_t: torch.Tensor, state: PSNState | None, keep: int):
     """H[t] = Σ_j weights[j]·X[j] + b over the stored inputs and x_t (weights aligned to the newest input last)."""
     if state is None:
@@ -76,8 +84,7 @@ class PSN(Neuron):
     def _parallel(self, x, return_states):
         _check_steps(type(self).__name__, x, self.T)
         potential = _time_mix(self.effective_weight().to(x.dtype), self.bias.to(x.dtype), x)
-        spikes = spike(potential, self.surrogate, self.strict)
-        return (spikes, PSNTrace(potential)) if return_states else spikes
+        return _fire(potential, self.surrogate, self.strict, return_states)
 
     def _step(self, x_t, state):
         raise RuntimeError("PSN mixes all T time steps (non-causal), so it has no step mode; use MaskedPSN "
@@ -167,8 +174,7 @@ class SlidingPSN(Neuron):
             potential = _time_mix(self.toeplitz(steps).to(x.dtype), self.bias.to(x.dtype).expand(steps), x)
         else:
             potential = self._banded_mix(x, block)
-        spikes = spike(potential, self.surrogate, self.strict)
-        return (spikes, PSNTrace(potential)) if return_states else spikes
+        return _fire(potential, self.surrogate, self.strict, return_states)
 
     def _banded_mix(self, x: torch.Tensor, block: int) -> torch.Tensor:
         """The same H = A·X + b by blocks of ``block`` steps: each block is one [block, block + k − 1] matmul
