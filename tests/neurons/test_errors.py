@@ -96,3 +96,12 @@ def test_bad_constructor_arguments():
         build_neuron("psn", 3)
     with pytest.raises(ValueError, match="global_mode.*needs the whole sequence|no step"):
         PMSN(channels=3, global_mode="sum").step(torch.zeros(1, 3))
+
+
+def test_empty_sequence_and_bad_pmsn_settings():
+    with pytest.raises(ValueError, match="at least one time step, got T=0"):
+        LIF()(torch.zeros(0, 2, 3))
+    with pytest.raises(ValueError, match="threshold > 0 and chunk a positive int"):
+        PMSN(channels=3, chunk=0)
+    with pytest.raises(ValueError, match="threshold > 0"):
+        PMSN(channels=3, threshold=-1.0)

@@ -185,3 +185,19 @@ def test_tclif_free_parametrization_matches_sigmoid_form():
     assert torch.equal(free(x), sigmoid_form(x))
     with pytest.raises(ValueError, match="parametrization.*'tanh'"):
         TCLIF(parametrization="tanh")
+
+
+def test_tclif_preset_gives_defaults_explicit_arguments_win():
+    neuron = TCLIF(preset="psmnist_rec", threshold=1.0, dendrite_reset=0.9)
+    assert (neuron.threshold, neuron.dendrite_reset) == (1.0, 0.9)  # the official recurrent-MNIST V_th = 1
+    beta1, beta2 = TCLIF(preset="smnist_rec", parametrization="free").betas()  # preset logits → β
+    assert beta1.item() == pytest.approx(-0.81757, abs=1e-5) and beta2.item() == pytest.approx(0.37754, abs=1e-5)
+
+
+def test_lif_leak_pulls_towards_v_reset_with_hard_reset():
+    from pmsn.neurons import LIF
+
+    _, trace = LIF(v_reset=-1.0).double()(torch.zeros(3, 1, 1, dtype=torch.float64), return_states=True)
+    assert trace.membrane.flatten().tolist() == [-1.0, -1.0, -1.0]  # SpikingJelly: stays at V_reset
+    _, trace = LIF(reset="soft").double()(torch.full((2, 1, 1), 0.5, dtype=torch.float64), return_states=True)
+    assert trace.membrane.flatten().tolist() == [0.25, 0.375]

@@ -107,9 +107,9 @@ class TCLIFNet(SpikingClassifier):
             raise ValueError(f"hidden {tuple(hidden)} and recurrent {tuple(recurrent)} need the same, non-zero length")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if neuron == "psn" and any(recurrent):
-            raise ValueError("recurrent layers step through time, and PSN (non-causal) has no step mode; "
-                             "use masked_psn or sliding_psn")
+        if neuron in ("psn", "masked_psn") and any(recurrent):
+            raise ValueError(f"recurrent layers step through time, and {neuron} cannot be stepped (PSN is "
+                             "non-causal; masked PSN only once its trained λ reaches 1); use sliding_psn")
         self.input_size = check_positive_int(input_size, "input_size")
         defaults = {"tclif": TCLIF_NEURON_PRESETS[neuron_preset]}
         layers, width = [], input_size

@@ -26,6 +26,8 @@ def check_sequence(x: Any, channels: int | None, name: str) -> torch.Tensor:
     if x.dim() < 3:
         raise ValueError(f"{name} expects input of shape [T, B, C, *spatial] (3 or more dims), got {tuple(x.shape)}")
     _check_float(x, name)
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} expects at least one time step, got T=0 in input of shape {tuple(x.shape)}")
     if channels is not None and x.shape[2] != channels:
         raise ValueError(f"{name} was built for {channels} channels (dim 2 of [T, B, C, ...]), got {x.shape[2]} "
                          f"in input of shape {tuple(x.shape)}")

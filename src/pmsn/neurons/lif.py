@@ -49,11 +49,13 @@ class ALIFTrace(NamedTuple):
 class _Leaky(Neuron):
     """Shared LIF/PLIF update; subclasses provide ``inverse_tau()``."""
 
-    def __init__(self, threshold: float, reset: str, v_reset: float, v_rest: float, decay_input: bool,
+    def __init__(self, threshold: float, reset: str, v_reset: float, v_rest: float | None, decay_input: bool,
                  detach_reset: bool, surrogate, strict: bool):
         super().__init__(surrogate, strict)
         if reset not in RESETS:
             raise ValueError(f"{type(self).__name__} reset must be one of {RESETS}, got {reset!r}")
+        if v_rest is None:  # SpikingJelly: the leak pulls towards V_reset (hard reset), towards 0 otherwise
+            v_rest = v_reset if reset == "hard" else 0.0
         self.threshold, self.reset, self.v_reset, self.v_rest = float(threshold), reset, float(v_reset), float(v_rest)
         self.decay_input, self.detach_reset = decay_input, detach_reset
 
@@ -99,8 +101,8 @@ class LIF(_Leaky):
     """
 
     def __init__(self, tau: float = 2.0, threshold: float = 1.0, reset: str = "hard", v_reset: float = 0.0,
-                 v_rest: float = 0.0, decay_input: bool = True, detach_reset: bool = False, surrogate="sigmoid",
-                 strict: bool = False):
+                 v_rest: float | None = None, decay_input: bool = True, detach_reset: bool = False,
+                 surrogate="sigmoid", strict: bool = False):
         super().__init__(threshold, reset, v_reset, v_rest, decay_input, detach_reset, surrogate, strict)
         if tau <= 0:
             raise ValueError(f"LIF needs tau > 0, got {tau}")
@@ -114,8 +116,8 @@ class PLIF(_Leaky):
     """LIF with a learnable time constant per layer: 1/τ = sigmoid(w), w₀ = −ln(τ₀ − 1) (§2.2)."""
 
     def __init__(self, tau_init: float = 2.0, threshold: float = 1.0, reset: str = "hard", v_reset: float = 0.0,
-                 v_rest: float = 0.0, decay_input: bool = True, detach_reset: bool = False, surrogate="sigmoid",
-                 strict: bool = False):
+                 v_rest: float | None = None, decay_input: bool = True, detach_reset: bool = False,
+                 surrogate="sigmoid", strict: bool = False):
         super().__init__(threshold, reset, v_reset, v_rest, decay_input, detach_reset, surrogate, strict)
         if tau_init <= 1:
             raise ValueError(f"PLIF needs tau_init > 1 (1/τ = sigmoid(w)), got {tau_init}")

@@ -26,7 +26,8 @@ from pmsn.neurons.base import Neuron, channel_view, check_state_shape
 from pmsn.ops.linear_system import causal_conv_fft, convolution_kernel, coupling_matrix, diagonalize, discretize
 from pmsn.ops.scan import causal_conv_chunked
 from pmsn.ops.soma import SOMA_GRADS, parallel_soma
-from pmsn.surrogate import spike
+from pmsn.ops.fused_cpu import fused_available, pmsn_fused
+from pmsn.surrogate import Triangle, spike
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,9 @@ class PMSN(Neuron):
             raise ValueError(f"PMSN needs channels as a positive int, got {channels!r}")
         if not isinstance(compartments, int) or compartments < 2:
             raise ValueError(f"PMSN needs compartments >= 2 (n − 1 hidden + 1 soma), got {compartments!r}")
+        if not threshold > 0 or not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"PMSN needs threshold > 0 and chunk a positive int, got threshold={threshold}, "
+                             f"chunk={chunk!r}")
         if not 0 < dt_min <= dt_max:
             raise ValueError(f"PMSN needs 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
         for name, value, allowed in (("soma_grad", soma_grad, SOMA_GRADS), ("soma_mode", soma_mode, SOMA_MODES),
@@ -159,11 +163,7 @@ class PMSN(Neuron):
         return "chunked" if x.shape[0] < SHORT_T else "fft"
 
     def _fused_ok(self) -> bool:
-        try:
-            from pmsn.ops.fused_cpu import fused_available
-        except ImportError:
-            return False
-        return type(self.surrogate).__name__ == "Triangle" and fused_available()
+        return isinstance(self.surrogate, Triangle) and fused_available()
 
     # parallel path -------------------------------------------------------------------------------------------
     def _parallel(self, x: torch.Tensor, return_states: bool):
@@ -184,15 +184,13 @@ class PMSN(Neuron):
         else:
             hidden_output = causal_conv_fft(u, convolution_kernel(decay, readout * input_gain, steps))
         current = hidden_output + channel_view(self.D.to(dtype), spatial) * u
-        spikes, potential = self._soma(current)
         if not return_states:
-            return spikes.to(x.dtype)
+            return self._soma(current, trace=False)[0].to(x.dtype)
+        spikes, potential = self._soma(current, trace=True)
         hidden = self._modal_states(u, decay, input_gain)
         return spikes.to(x.dtype), PMSNTrace(hidden, current, potential)
 
     def _fused(self, u: torch.Tensor) -> torch.Tensor:
-        from pmsn.ops.fused_cpu import pmsn_fused
-
         decay, input_gain, readout = self.modal_system(u.dtype)
         residue = readout * input_gain
         columns = u.reshape(u.shape[0], u.shape[1], u.shape[2], -1)
@@ -202,17 +200,17 @@ class PMSN(Neuron):
         return spikes.reshape(u.shape)
 
     def _triangle_width(self) -> float:
-        width = getattr(self.surrogate, "width", None)
-        if type(self.surrogate).__name__ != "Triangle" or width is None:
+        if not isinstance(self.surrogate, Triangle):
             raise ValueError(f"PMSN path='fused' supports the triangle surrogate only, got {self.surrogate!r}")
-        return float(width)
+        return float(self.surrogate.width)
 
-    def _soma(self, current: torch.Tensor):
-        """Spikes and pre-reset potential from the soma current Y ``[T, ...]`` in the configured soma mode."""
-        drive = self.scale * current
+    def _soma(self, current: torch.Tensor, trace: bool):
+        """Spikes and (with ``trace``) the pre-reset potential from the soma current Y ``[T, ...]``."""
         if self.soma_mode == "parallel":
-            return parallel_soma(current, self.threshold, self.scale, self.surrogate, self.strict, self.soma_grad,
-                                 self.chunk, trace=True)
+            out = parallel_soma(current, self.threshold, self.scale, self.surrogate, self.strict, self.soma_grad,
+                                self.chunk, trace=trace)
+            return out if trace else (out, None)
+        drive = self.scale * current
         if self.soma_mode == "no_reset":
             potential = drive.cumsum(0)
             return spike(potential - self.threshold, self.surrogate, self.strict), potential

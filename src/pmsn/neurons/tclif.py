@@ -55,24 +55,30 @@ class TCLIFTrace(NamedTuple):
 
 class TCLIF(Neuron):
     """Two-compartment LIF. ``beta_sharing="layer"`` (default): one learnable (c0, c1) pair for the layer;
-    ``"channel"``: one pair per channel (needs ``channels``). ``preset`` picks a §3.2 row (e.g. ``"smnist_rec"``).
+    ``"channel"``: one pair per channel (needs ``channels``). ``preset`` picks a §3.2 row (e.g. ``"smnist_rec"``)
+    as defaults of ``decay_init``, ``dendrite_reset`` and ``threshold``; arguments given explicitly win.
     ``parametrization="free"`` learns (β1, β2) directly, of any sign (``decay_init`` then holds β1, β2): the
     β-quadrant study of P-TC Fig. 2 needs all four quadrants, the sigmoid form covers quadrant II only.
     """
 
-    def __init__(self, channels: int | None = None, decay_init: tuple[float, float] = (0.0, 0.0),
-                 dendrite_reset: float = 0.5, threshold: float = 1.0, beta_sharing: str = "layer",
+    def __init__(self, channels: int | None = None, decay_init: tuple[float, float] | None = None,
+                 dendrite_reset: float | None = None, threshold: float | None = None, beta_sharing: str = "layer",
                  coupling_uses_pre_reset_soma: bool = False, detach_reset: bool = False, surrogate="triangle",
                  strict: bool = False, preset: str | None = None, parametrization: str = "sigmoid"):
         super().__init__(surrogate, strict)
-        if preset is not None:
-            if preset not in PRESETS:
-                raise ValueError(f"unknown TC-LIF preset {preset!r}; expected one of {sorted(PRESETS)}")
-            decay_init, dendrite_reset, threshold = (PRESETS[preset][k] for k in
-                                                     ("decay_init", "dendrite_reset", "threshold"))
+        if preset is not None and preset not in PRESETS:
+            raise ValueError(f"unknown TC-LIF preset {preset!r}; expected one of {sorted(PRESETS)}")
         if parametrization not in PARAMETRIZATIONS:
             raise ValueError(f"TC-LIF parametrization must be one of {PARAMETRIZATIONS}, got {parametrization!r}")
         self.parametrization = parametrization
+        defaults = PRESETS[preset] if preset is not None else dict(decay_init=(0.0, 0.0), dendrite_reset=0.5,
+                                                                   threshold=1.0)
+        dendrite_reset = defaults["dendrite_reset"] if dendrite_reset is None else dendrite_reset
+        threshold = defaults["threshold"] if threshold is None else threshold
+        if decay_init is None:  # preset/default inits are logits (c0, c1); the free form learns (β1, β2) itself
+            c0, c1 = defaults["decay_init"]
+            decay_init = (-1.0 / (1.0 + math.exp(-c0)), 1.0 / (1.0 + math.exp(-c1))) if parametrization == "free" \
+                else (c0, c1)
         if beta_sharing not in SHARING:
             raise ValueError(f"TC-LIF beta_sharing must be one of {SHARING}, got {beta_sharing!r}")
         if beta_sharing == "channel" and not (isinstance(channels, int) and channels > 0):

@@ -12,6 +12,8 @@ again without a second warning. Thread-safe: concurrent first calls build once.
 
 from __future__ import annotations
 
+import hashlib
+import platform
 import threading
 import warnings
 from pathlib import Path
@@ -32,8 +34,20 @@ def load_extension(name: str, source_path: str | Path, extra_cflags: tuple[str, 
     source = Path(source_path)
     with _lock:
         if name not in _modules:
-            _modules[name] = _build(name, source, tuple(extra_cflags))
+            _modules[name] = _build(f"{name}_{_cpu_fingerprint()}", source, tuple(extra_cflags))
         return _modules[name]
+
+
+def _cpu_fingerprint() -> str:
+    """A short hash of the CPU's architecture and instruction-set flags: builds use -march=native, so a cached
+    build must never be loaded on another CPU model (shared home directories, copied images, other nodes)."""
+    flags = platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            flags += next((line for line in cpuinfo if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        flags += platform.processor()
+    return hashlib.sha1(flags.encode()).hexdigest()[:8]
 
 
 def _build(name: str, source: Path, extra_cflags: tuple[str, ...]) -> ModuleType | None:

@@ -20,16 +20,16 @@ import math
 from pathlib import Path
 
 import torch
-
-from pmsn.ops.cpp_build import load_extension
 from torch.autograd.function import once_differentiable
 
-SOMA_GRADS = ("elementwise", "cumsum")
+from pmsn.ops.cpp_build import load_extension
+from pmsn.ops.soma import SOMA_GRADS
 
 _SOURCE = Path(__file__).resolve().parent / "csrc" / "pmsn_cpu.cpp"
 _EXTENSION_NAME = "pmsn_fused_cpu"
 _BLOCK = 64  # checkpoint interval (steps) of modal state + remainder; backward recomputes one block at a time
 _TILE = 128  # columns per tile (inner, vectorised loop); 128 measured best here (L2-resident backward scratch)
+
 
 def _load_extension():
     """The built extension, or None after one warning saying why it could not be built."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pmsn.surrogate import heaviside
+from pmsn.surrogate import Triangle, heaviside
 
 SOMA_GRADS = ("elementwise", "cumsum")
 
@@ -65,7 +65,7 @@ class _ParallelSoma(torch.autograd.Function):
         return grad * active * ctx.scale, None, None, None, None, None, None
 
 
-def parallel_soma(current, threshold=1.0, scale=1.0, surrogate=None, strict=False, soma_grad="elementwise",
+def parallel_soma(current, threshold=1.0, scale=1.0, surrogate=Triangle(), strict=False, soma_grad="elementwise",
                   chunk=64, trace=False):
     """Spikes of the soma driven by ReLU(scale·current), current ``[T, ...]``; with ``trace`` also returns v[t]."""
     if soma_grad not in SOMA_GRADS:

@@ -10,7 +10,7 @@ from pmsn.train.presets import PRESETS
 
 def register(subparsers) -> None:
     train = subparsers.add_parser(
-        "train", help="train a spiking network (default: PMSN on the embedded 5k-digit S-MNIST, CPU, ~10 min)",
+        "train", help="train a spiking network (default: PMSN on the embedded 5k-digit S-MNIST, CPU, ~3-5 min)",
         description="Train a network. Without arguments: PMSN on sequential MNIST from the 5,000 embedded digits "
                     "(14x14, T=196). Settings resolve as defaults < --task preset < --config YAML < flags < --set. "
                     "Under `torchrun --nproc_per_node=N` the same command trains with DDP.")

@@ -38,7 +38,7 @@ _SPEECH_SPIKES = {
     "schedule": {"name": "cosine"},
     "epochs": 150, "batch_size": 40, "seed": 1111, "threads": None,
 }
-# spec §3.2 GSC row (TC-LIF only): Adam 1e-3, x0.1 at 60/90/120, batch 128, 100 epochs
+# spec §3.2 GSC row (TC-LIF only): Adam 1e-3 (AdamW with weight decay 0 = Adam), x0.1 at 60/90/120, batch 128, 100 epochs
 _GSC = {
     "model": {"name": "tclif_rec", "neuron": "tclif", "options": {"preset": "gsc"}},
     "data": {"options": {}},
