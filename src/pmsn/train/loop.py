@@ -149,7 +149,7 @@ def _loader(dataset, config: TrainConfig, context, train: bool, generator: torch
         sampler = _ShardSampler(len(dataset), context.rank, context.world_size)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=config.data.workers,
                       drop_last=train and config.data.drop_last, generator=generator,
-                      pin_memory=torch.cuda.is_available(), persistent_workers=False)
+                      pin_memory=torch.cuda.is_available() and config.device != "cpu", persistent_workers=False)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
