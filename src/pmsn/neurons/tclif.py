@@ -45,7 +45,7 @@ def logits_from_betas(beta1: float, beta2: float) -> tuple[float, float]:
 class TCLIFState(NamedTuple):
     dendrite: torch.Tensor  # post-reset U_D
     soma: torch.Tensor  # post-reset U_S
-    spikes: torch.Tensor  # S[t−1] (needed by the paper-literal coupling)
+    spikes: torch.Tensor  # S[t−1] as used by the reset (detached with detach_reset); rebuilds the pre-reset soma
 
 
 class TCLIFTrace(NamedTuple):
@@ -125,5 +125,5 @@ class TCLIF(Neuron):
         s_t = spike(soma - self.threshold, self.surrogate, self.strict)
         s_reset = s_t.detach() if self.detach_reset else s_t
         trace = TCLIFTrace(dendrite, soma)
-        new_state = TCLIFState(dendrite - self.dendrite_reset * s_reset, soma - self.threshold * s_reset, s_t)
+        new_state = TCLIFState(dendrite - self.dendrite_reset * s_reset, soma - self.threshold * s_reset, s_reset)
         return s_t, new_state, trace

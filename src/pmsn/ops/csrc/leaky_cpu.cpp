@@ -486,7 +486,8 @@ void tclif_backward_tile(const scalar_t* x, const scalar_t* grad_spikes, const s
   scalar_t* acc2 = acc + width;
   const scalar_t threshold = c.threshold, gamma = c.dendrite_reset, fires = c.fires_at_threshold;
   const scalar_t reset_gain = c.detach_reset ? scalar_t(0) : scalar_t(1);
-  const scalar_t coupling_gain = c.pre_reset_coupling ? threshold : scalar_t(0);
+  // the pre-reset soma is rebuilt from the spike used by the reset: no gradient through it when detached
+  const scalar_t coupling_gain = (c.pre_reset_coupling && !c.detach_reset) ? threshold : scalar_t(0);
   const scalar_t* beta1 = betas.beta1.data();
   const scalar_t* beta2 = betas.beta2.data();
   for (int64_t b = block_count(steps, block) - 1; b >= 0; --b) {
