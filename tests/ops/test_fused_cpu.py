@@ -172,7 +172,7 @@ def test_adjoint_matches_finite_differences():
     weight = torch.randn(tensors[0].shape, dtype=torch.float64, generator=torch.Generator().manual_seed(12))
     _, grads = run(pmsn_fused, tensors, weight)
     current = linear_current(*tensors)
-    potential, remainder, factors = [], torch.zeros_like(current[0]), []
+    remainder, factors = torch.zeros_like(current[0]), []
     for y_t in current:  # the same soma, to get v and the fixed factor G
         v = remainder + torch.relu(y_t)
         factors.append((1 - (v - 1).abs()).clamp_min(0) * (y_t > 0))

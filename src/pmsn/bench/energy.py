@@ -172,7 +172,7 @@ def neuron_kind(module: nn.Module) -> str:
 
 def neuron_cost(module: nn.Module, steps: int) -> NeuronCost:
     """Cost of a built neuron module run over ``steps`` time steps."""
-    from pmsn.neurons import LIF, PLIF, PMSN
+    from pmsn.neurons import LIF, PLIF
 
     kind = neuron_kind(module)
     if kind == "pmsn":
