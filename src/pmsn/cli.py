@@ -2,13 +2,19 @@
 
 Each entry of ``_COMMANDS`` names a module exposing ``register(subparsers)``, which adds its sub-command(s)
 and sets ``func`` on the parser; modules are imported only when the CLI starts, so ``pmsn --help`` stays fast.
+
+Bad input (a config key or value, a missing or corrupt data file, a foreign or unsafe checkpoint) reaches the user
+as one line ``pmsn COMMAND: error: ...`` and exit status 2; ``PMSN_TRACEBACK=1`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+from pmsn.data.errors import DataError
 
 _COMMANDS = (
     "pmsn.demo",
@@ -19,18 +25,15 @@ _COMMANDS = (
     "pmsn.experiments.cli",
 )
 
+# What a user can cause: bad settings (ValueError), missing/corrupt files (OSError, DataError), divergence.
+USER_ERRORS = (ValueError, OSError, DataError, FloatingPointError)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pmsn", description="Parallel spiking neurons: train, evaluate, measure.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in _COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:  # a sub-package not built yet must not break the others
-            if err.name and (module_name + ".").startswith(err.name + "."):  # not built yet
-                continue
-            raise
-        module.register(subparsers)
+        importlib.import_module(module_name).register(subparsers)
     return parser
 
 
@@ -40,8 +43,21 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0 if args.command is None else 2
-    result = args.func(args)
-    return int(result or 0)
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as error:
+        if os.environ.get("PMSN_TRACEBACK"):
+            raise
+        return error_line(args.command, " ".join(str(error).split()) or type(error).__name__)
+    except KeyboardInterrupt:
+        print(f"pmsn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def error_line(command: str, message: str) -> int:
+    """Print ``pmsn COMMAND: error: MESSAGE`` on stderr; the exit status of a usage error (2)."""
+    print(f"pmsn {command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

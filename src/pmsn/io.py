@@ -9,12 +9,14 @@ from pathlib import Path
 
 import torch
 
+TEMP_SUFFIX = ".pmsn-tmp"  # temp files are ".<target name>.<random>.pmsn-tmp" beside the target
+
 
 def atomic_write(path: str | Path, write) -> None:
     """Write through ``write(handle)`` into a temp file in the same folder, then ``os.replace`` it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -36,3 +38,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temp files a killed ``atomic_write`` left in ``folder`` (the caller owns the folder); returns them."""
+    stale = sorted(Path(folder).glob(f".*{TEMP_SUFFIX}"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale

@@ -139,7 +139,7 @@ def test_scifar_column_trains_from_cifar_pickles(tmp_path):
     folder.mkdir()
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"data": rng.integers(0, 256, (8, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, 8))}
+        batch = {b"data": rng.integers(0, 256, (8, 3072), dtype=np.uint8), b"labels": [int(v) for v in rng.integers(0, 10, 8)]}  # python ints, as in the official files
         (folder / name).write_bytes(pickle.dumps(batch))
     out = tmp_path / "runs"
     args = ["train", "--task", "scifar10", "--data-dir", str(tmp_path), "--epochs", "1", "--batch-size", "8",

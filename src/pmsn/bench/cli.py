@@ -11,11 +11,5 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="measure speed, memory and energy")
     measurements = parser.add_subparsers(dest="measurement", metavar="MEASUREMENT")
     for module_name in _MEASUREMENTS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name and (module_name + ".").startswith(err.name + "."):  # not built yet
-                continue
-            raise
-        module.register(measurements)
+        importlib.import_module(module_name).register(measurements)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)

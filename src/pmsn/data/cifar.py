@@ -56,11 +56,30 @@ CIFAR_LAYOUTS = {
 }
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Reads the official CIFAR batches (a dict of bytes, lists and NumPy arrays) and refuses every other class or
+    function, so a tampered file cannot run code. The official files name NumPy's array rebuild under the
+    NumPy 1 module path ``numpy.core.multiarray``; NumPy 2 keeps it in ``numpy._core.multiarray``."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a CIFAR batch never holds "
+                                         f"(refused: unpickling it could run code)")
+        if name == "_reconstruct":
+            return np.ndarray.__reduce__(np.zeros(0))[0]  # numpy's own array rebuild function
+        return getattr(np, name)
+
+
 def read_cifar_pickle(path: Path, layout: CifarLayout, task: str) -> tuple[np.ndarray, np.ndarray]:
     """One pickle -> uint8 images [N, 3, 32, 32] (rows of 3072 = R plane, G plane, B plane) and int64 labels."""
     try:
         with open(path, "rb") as stream:
-            batch = pickle.load(stream, encoding="bytes")
+            batch = _CifarUnpickler(stream, encoding="bytes").load()
+        if not isinstance(batch, dict):
+            raise TypeError(f"found a {type(batch).__name__}, expected a dict")
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[layout.label_key], dtype=np.int64)
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as error:

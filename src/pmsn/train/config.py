@@ -10,6 +10,7 @@ as keyword arguments to ``build_model`` / ``build_dataset``, which check them th
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import types
 import typing
@@ -17,9 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
 import yaml
 
+from pmsn.data import TASKS
 from pmsn.io import atomic_write_text
+from pmsn.models import MODELS
+from pmsn.neurons import NEURONS
 from pmsn.train.presets import PRESETS
 
 NEURON_GROUP_RULES = ("sequential", "imagenet", "none")
@@ -30,6 +35,22 @@ LOSSES = ("ce", "tet")
 
 def _choices(*values, **kwargs):
     return field(metadata={"choices": values}, **kwargs)
+
+
+def _range(default, low=None, high=None, *, low_open=False, high_open=False, **kwargs):
+    """A number field whose value (each element, for a list) must lie in the interval; None passes."""
+    bounds = (low, high, low_open, high_open)
+    if "default_factory" in kwargs:
+        return field(metadata={"range": bounds}, **kwargs)
+    return field(default=default, metadata={"range": bounds})
+
+
+def _positive(default, **kwargs):
+    return _range(default, 0, low_open=True, **kwargs)
+
+
+def _at_least(low, default, **kwargs):
+    return _range(default, low, **kwargs)
 
 
 @dataclass
@@ -44,32 +65,32 @@ class DataConfig:
     task: str = "smnist5k"  # a key of pmsn.data.TASKS
     data_dir: Optional[str] = None  # else $PMSN_DATA, else the data package's default
     options: dict = field(default_factory=lambda: {"resolution": 14})
-    workers: int = 0  # DataLoader worker processes (0 = load in the training process)
-    limit_train: Optional[int] = None  # use only the first N training samples (smoke runs)
-    limit_test: Optional[int] = None
+    workers: int = _at_least(0, 0)  # DataLoader worker processes (0 = load in the training process)
+    limit_train: Optional[int] = _at_least(1, None)  # use only the first N training samples (smoke runs)
+    limit_test: Optional[int] = _at_least(1, None)
     drop_last: bool = False  # drop the last partial training batch (the sCIFAR recipe does)
 
 
 @dataclass
 class OptimConfig:
     name: str = _choices(*OPTIMIZERS, default="adamw")
-    lr: float = 1e-2  # global lr: weights, biases, BN, PMSN's D (spec experiments §3.1)
-    weight_decay: float = 1e-2
-    neuron_lr: float = 1e-3  # PMSN log_dt/log_A_real at neuron_lr, A_imag/VinvB/CV at 10x (spec neurons §5.4)
+    lr: float = _positive(1e-2)  # global lr: weights, biases, BN, PMSN's D (spec experiments §3.1)
+    weight_decay: float = _at_least(0, 1e-2)
+    neuron_lr: float = _positive(1e-3)  # PMSN log_dt/log_A_real at neuron_lr, A_imag/VinvB/CV at 10x (spec neurons §5.4)
     neuron_groups: str = _choices(*NEURON_GROUP_RULES, default="sequential")
-    vinvb_real_weight_decay: Optional[float] = None  # the S-MNIST/pixel-sCIFAR code quirk: 1e-2 (else 0)
-    momentum: float = 0.9  # SGD only
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam(W) only
+    vinvb_real_weight_decay: Optional[float] = _at_least(0, None)  # the S-MNIST/pixel-sCIFAR code quirk: 1e-2 (else 0)
+    momentum: float = _range(0.9, 0, 1, high_open=True)  # SGD only
+    betas: list[float] = _range(None, 0, 1, high_open=True, default_factory=lambda: [0.9, 0.999])  # Adam(W) only
 
 
 @dataclass
 class ScheduleConfig:
     name: str = _choices(*SCHEDULES, default="cosine")
     per_step: bool = False  # cosine: anneal every optimiser step instead of every epoch
-    t_max: Optional[int] = None  # cosine period in epochs (default: the number of epochs)
-    milestones: list[int] = field(default_factory=list)  # multistep: epochs where lr *= gamma
-    step_size: int = 10  # step: every step_size epochs lr *= gamma
-    gamma: float = 0.1
+    t_max: Optional[int] = _at_least(1, None)  # cosine period in epochs (default: the number of epochs)
+    milestones: list[int] = _at_least(1, None, default_factory=list)  # multistep: epochs where lr *= gamma
+    step_size: int = _at_least(1, 10)  # step: every step_size epochs lr *= gamma
+    gamma: float = _positive(0.1)
 
 
 @dataclass
@@ -79,22 +100,22 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    epochs: int = 40
-    batch_size: int = 64  # per process under torchrun
-    eval_batch_size: Optional[int] = None  # default: 2 x batch_size
+    epochs: int = _at_least(1, 40)
+    batch_size: int = _at_least(1, 64)  # per process under torchrun
+    eval_batch_size: Optional[int] = _at_least(1, None)  # default: 2 x batch_size
     loss: str = _choices(*LOSSES, default="ce")  # "tet": mean over t of CE(out_t, y) (SEW-ResNet, spec §2.6)
-    label_smoothing: float = 0.0
-    mixup_alpha: float = 0.0  # > 0 with cutmix_alpha > 0: per batch one of Mixup/CutMix at prob 0.5 (spec §1.2)
-    cutmix_alpha: float = 0.0
-    grad_clip: Optional[float] = None  # max gradient norm (none of the papers clips)
-    mask_speed: Optional[float] = 8.0  # masked PSN λ = min(1, speed·epoch/(epochs − 1)) (PSN §3.3); null: λ = 1
-    seed: int = 1111
+    label_smoothing: float = _range(0.0, 0, 1, high_open=True)
+    mixup_alpha: float = _at_least(0, 0.0)  # > 0 with cutmix_alpha > 0: per batch one of Mixup/CutMix at prob 0.5 (spec §1.2)
+    cutmix_alpha: float = _at_least(0, 0.0)
+    grad_clip: Optional[float] = _positive(None)  # max gradient norm (none of the papers clips)
+    mask_speed: Optional[float] = _at_least(0, 8.0)  # masked PSN λ = min(1, speed·epoch/(epochs − 1)) (PSN §3.3); null: λ = 1
+    seed: int = _range(1111, 0, 2 ** 63 - 1)
     device: str = "auto"  # "auto" = cuda if available, else cpu
     amp: bool = False  # bf16 autocast on CUDA
-    threads: Optional[int] = 1  # torch intra-op threads on CPU (None: torch's choice); see the README on why 1
+    threads: Optional[int] = _at_least(1, 1)  # torch intra-op threads on CPU (None: torch's choice); see the README on why 1
     out: str = "runs"  # root of run folders
     name: Optional[str] = None  # run folder name (default: <task>-<model>-<neuron>-<timestamp>)
-    log_every: int = 50  # optimiser steps between rows of steps.csv
+    log_every: int = _at_least(1, 50)  # optimiser steps between rows of steps.csv
     note: str = ""  # free text kept with the run (e.g. the paper table row)
 
 
@@ -126,7 +147,47 @@ def config_from_dict(data: dict, cls=TrainConfig, prefix: str = ""):
             choices = fields[name].metadata.get("choices")
             if choices and values[name] not in choices:
                 raise ValueError(f"config key {key!r} must be one of {list(choices)}, got {value!r}")
-    return cls(**values)
+            if "range" in fields[name].metadata:
+                nullable = typing.get_origin(kind) in (typing.Union, types.UnionType)
+                _check_range(values[name], fields[name].metadata["range"], key, nullable)
+    config = cls(**values)
+    if cls is TrainConfig:
+        _check_run_settings(config)
+    return config
+
+
+def _check_range(value, bounds, key: str, nullable: bool) -> None:
+    low, high, low_open, high_open = bounds
+    for number in value if isinstance(value, list) else [value]:
+        if number is None:
+            continue
+        if ((low is not None and (number <= low if low_open else number < low))
+                or (high is not None and (number >= high if high_open else number > high))):
+            if high is None:
+                wanted = f"{'>' if low_open else '>='} {low}"
+            else:
+                wanted = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+            wanted = (f"numbers {wanted} in every element" if isinstance(value, list)
+                      else f"a number {wanted}" + (" or null" if nullable else ""))
+            raise ValueError(f"config key {key!r} expects {wanted}, got {number!r}")
+
+
+def _check_run_settings(config: TrainConfig) -> None:
+    """Checks that span a value's form rather than its range: the run folder, the device, Adam's betas."""
+    name = config.name
+    if name is not None and (not name.strip() or name in (".", "..") or "/" in name or "\\" in name
+                             or Path(name).is_absolute() or name.startswith(".") or "\0" in name):
+        raise ValueError(f"config key 'name' must be a plain folder name inside 'out' (no '/', no leading '.'), "
+                         f"got {name!r}")
+    if not config.out.strip():
+        raise ValueError("config key 'out' must name a folder, got an empty string")
+    if len(config.optim.betas) != 2:
+        raise ValueError(f"config key 'optim.betas' expects two numbers [beta1, beta2], got {config.optim.betas!r}")
+    if config.device != "auto":
+        try:
+            torch.device(config.device)
+        except RuntimeError:
+            raise ValueError(f"config key 'device' expects auto, cpu, cuda or cuda:N, got {config.device!r}") from None
 
 
 def _coerce(value: Any, kind, key: str):
@@ -193,6 +254,32 @@ def _numeric_string(value):
     if isinstance(value, list):
         return [_numeric_string(v) for v in value]
     return value
+
+
+# --- names and options of the model and data set ----------------------------------------------------------
+
+def task_info(task: str):
+    if task not in TASKS:
+        raise ValueError(f"unknown data.task {task!r}; expected one of {sorted(TASKS)}")
+    return TASKS[task]
+
+
+def check_names(config: TrainConfig) -> None:
+    """Check the model, neuron and data task names and their options before anything is built (ValueError)."""
+    if config.model.name not in MODELS:
+        raise ValueError(f"unknown model.name {config.model.name!r}; expected one of {sorted(MODELS)}")
+    if config.model.neuron not in NEURONS:
+        raise ValueError(f"unknown model.neuron {config.model.neuron!r}; expected one of {sorted(NEURONS)}")
+    accepted = set(inspect.signature(MODELS[config.model.name].builder).parameters) - {"neuron"}
+    unknown = sorted(set(config.model.options) - accepted)
+    if unknown:
+        raise ValueError(f"model {config.model.name!r} does not take option(s) {unknown} (model.options); "
+                         f"it takes {sorted(accepted)}")
+    info = task_info(config.data.task)
+    unknown = sorted(set(config.data.options) - set(info.options))
+    if unknown:
+        raise ValueError(f"data task {config.data.task!r} does not take option(s) {unknown} (data.options); "
+                         f"it takes {sorted(info.options) or 'none'}")
 
 
 # --- merging, files and overrides ------------------------------------------------------------------------------
@@ -264,7 +351,9 @@ def resolve_config(config_file: str | None = None, task: str | None = None, flag
     merged = _merge_layer(merged, flags or {})
     for text in overrides:
         merged = _merge_layer(merged, parse_override(text))
-    return config_from_dict(merged)
+    config = config_from_dict(merged)
+    check_names(config)
+    return config
 
 
 def _merge_layer(merged: dict, update: dict) -> dict:

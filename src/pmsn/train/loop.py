@@ -16,6 +16,7 @@ import inspect
 import math
 import os
 import random
+import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -29,13 +30,13 @@ from torch.utils.data import DataLoader, RandomSampler, Sampler
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from pmsn.data import TASKS, build_dataset, mixup_cutmix
+from pmsn.data import build_dataset, mixup_cutmix
+from pmsn.io import remove_stale_temp_files
 from pmsn.models import MODELS, build_model
-from pmsn.neurons import NEURONS
 from pmsn.train import distributed
 from pmsn.train.checkpoint import (FORMAT, atomic_torch_save, check_architecture, load_checkpoint, load_model_state,
                                    rng_state, set_rng_state)
-from pmsn.train.config import TrainConfig, config_to_dict, resolve_config, save_yaml
+from pmsn.train.config import TrainConfig, check_names, config_to_dict, resolve_config, save_yaml, task_info
 from pmsn.train.optim import apply_lr, build_optimizer, lr_factor, mask_lambda, set_mask_lambda
 from pmsn.train.records import RunRecords
 
@@ -69,36 +70,12 @@ def build_datasets(config: TrainConfig, splits=("train", "test")) -> dict:
     return datasets
 
 
-def _task_info(task: str):
-    if task not in TASKS:
-        raise ValueError(f"unknown data.task {task!r}; expected one of {sorted(TASKS)}")
-    return TASKS[task]
-
-
 def _sequence_steps(dataset, task: str) -> int | None:
     """T of the data as the loader delivers it (options such as the MNIST resolution or the CIFAR mode change it);
     None for static-image tasks (the model repeats the image over its own T) or when no data set is given."""
-    if dataset is None or _task_info(task).steps is None or len(dataset) == 0:
+    if dataset is None or task_info(task).steps is None or len(dataset) == 0:
         return None
     return int(dataset[0][0].shape[0])  # items are time first
-
-
-def check_names(config: TrainConfig) -> None:
-    """Check the model, neuron and data task names and their options before anything is built (ValueError)."""
-    if config.model.name not in MODELS:
-        raise ValueError(f"unknown model.name {config.model.name!r}; expected one of {sorted(MODELS)}")
-    if config.model.neuron not in NEURONS:
-        raise ValueError(f"unknown model.neuron {config.model.neuron!r}; expected one of {sorted(NEURONS)}")
-    accepted = set(inspect.signature(MODELS[config.model.name].builder).parameters) - {"neuron"}
-    unknown = sorted(set(config.model.options) - accepted)
-    if unknown:
-        raise ValueError(f"model {config.model.name!r} does not take option(s) {unknown} (model.options); "
-                         f"it takes {sorted(accepted)}")
-    info = _task_info(config.data.task)
-    unknown = sorted(set(config.data.options) - set(info.options))
-    if unknown:
-        raise ValueError(f"data task {config.data.task!r} does not take option(s) {unknown} (data.options); "
-                         f"it takes {sorted(info.options) or 'none'}")
 
 
 def model_arguments(config: TrainConfig, dataset=None) -> dict:
@@ -107,7 +84,7 @@ def model_arguments(config: TrainConfig, dataset=None) -> dict:
     check_names(config)
     accepted = inspect.signature(MODELS[config.model.name].builder).parameters
     arguments = dict(config.model.options)
-    arguments.setdefault("num_classes", _task_info(config.data.task).num_classes)
+    arguments.setdefault("num_classes", task_info(config.data.task).num_classes)
     if "T" in accepted and "T" not in arguments:
         steps = _sequence_steps(dataset, config.data.task)
         if steps is not None:
@@ -248,7 +225,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _new_run_dir(config: TrainConfig) -> Path:
+# Everything a run writes into its folder; --overwrite removes these and nothing else.
+RUN_FILES = ("config.yaml", "last.pt", "best.pt", "metrics.csv", "steps.csv", "curves.png", "permutation.npy")
+
+
+def check_run_dir(config: TrainConfig, overwrite: bool = False) -> None:
+    """Refuse a named run folder that already holds a run, unless ``overwrite`` (ValueError naming it)."""
+    if config.name is None or overwrite:
+        return
+    run_dir = Path(config.out) / config.name
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ValueError(f"run folder {str(run_dir)!r} already exists; continue it with --resume {run_dir}, "
+                         f"replace it with --overwrite, or choose another name (--set name=...)")
+
+
+def _new_run_dir(config: TrainConfig, overwrite: bool) -> Path:
     name = config.name or (f"{config.task}-{config.model.name}-{config.model.neuron}-"
                            f"{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     run_dir = Path(config.out) / name
@@ -256,6 +247,11 @@ def _new_run_dir(config: TrainConfig) -> Path:
     while config.name is None and run_dir.exists():
         suffix += 1
         run_dir = Path(config.out) / f"{name}-{suffix}"
+    check_run_dir(config, overwrite)
+    if overwrite:
+        for file_name in RUN_FILES:
+            (run_dir / file_name).unlink(missing_ok=True)
+        shutil.rmtree(run_dir / "tensorboard", ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
@@ -266,9 +262,14 @@ def _format_seconds(seconds: float) -> str:
 
 
 def train(config: TrainConfig, resume: str | Path | None = None, quiet: bool = False,
-          stop_after: int | None = None, show_progress: bool | None = None) -> RunResult:
+          stop_after: int | None = None, show_progress: bool | None = None, overwrite: bool = False) -> RunResult:
     """Train ``config``; ``resume`` = a checkpoint or run folder to continue; ``stop_after`` = stop (as if
-    interrupted) once that many epochs are done. Returns the result (``run_dir`` is None on ranks > 0)."""
+    interrupted) once that many epochs are done; ``overwrite`` = replace the files of an existing run folder of the
+    same name (else such a folder is refused). Returns the result (``run_dir`` is None on ranks > 0)."""
+    if stop_after is not None and stop_after < 1:
+        raise ValueError(f"stop_after expects a number of epochs >= 1, got {stop_after}")
+    if resume is None:
+        check_run_dir(config, overwrite)  # before any data is read or anything is written
     torch.set_flush_denormal(True)  # subnormal floats are slow on CPU and meaningless for spikes
     threads = torch.get_num_threads()
     if config.threads is not None:
@@ -276,7 +277,7 @@ def train(config: TrainConfig, resume: str | Path | None = None, quiet: bool = F
     device = distributed.local_device(config.device)
     context = distributed.init(device)
     try:
-        return _train(config, resume, quiet, stop_after, show_progress, device, context)
+        return _train(config, resume, quiet, stop_after, show_progress, overwrite, device, context)
     finally:
         distributed.shutdown(context)
         torch.set_num_threads(threads)
@@ -290,7 +291,7 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, checkpoint: dict) -> No
         group["initial_lr"], group["weight_decay"] = initial_lr, weight_decay
 
 
-def _train(config, resume, quiet, stop_after, show_progress, device, context) -> RunResult:
+def _train(config, resume, quiet, stop_after, show_progress, overwrite, device, context) -> RunResult:
     start_time = time.perf_counter()  # wall time includes data loading, model building and kernel compilation
     say = print if context.is_main else (lambda *args, **kwargs: None)
     checkpoint = load_checkpoint(resume) if resume is not None else None
@@ -317,7 +318,8 @@ def _train(config, resume, quiet, stop_after, show_progress, device, context) ->
         run_dir = Path(checkpoint["path"]).parent
     else:
         torch.manual_seed(config.seed + context.rank)  # ranks start equal (DDP broadcasts), then differ in dropout
-        run_dir = distributed.broadcast_object(_new_run_dir(config) if context.is_main else None, context)
+        run_dir = distributed.broadcast_object(_new_run_dir(config, overwrite) if context.is_main else None,
+                                               context)
     network = model
     if context.distributed:
         network = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index]
@@ -328,6 +330,9 @@ def _train(config, resume, quiet, stop_after, show_progress, device, context) ->
     test_loader = _loader(datasets["test"], config, context, train=False)
     records = None
     if context.is_main:
+        removed = remove_stale_temp_files(run_dir)
+        if removed:
+            say(f"pmsn train: removed {len(removed)} temporary file(s) left by an interrupted write in {run_dir}")
         save_yaml(config_to_dict(config), run_dir / "config.yaml")
         base = datasets["train"].dataset if isinstance(datasets["train"], torch.utils.data.Subset) else datasets["train"]
         if getattr(base, "permutation", None) is not None:  # PS-MNIST: keep the pixel order with the run (§1.1)
@@ -372,9 +377,9 @@ def _train(config, resume, quiet, stop_after, show_progress, device, context) ->
                      "config": config_to_dict(config), "model": model.state_dict(),
                      "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "best_test_acc": best_acc,
                      "best_epoch": best_epoch, "history": history, "rng": states, "wall_seconds": wall}
-            atomic_torch_save(state, run_dir / "last.pt")
-            if best_epoch == epoch + 1:
+            if best_epoch == epoch + 1:  # best.pt first: last.pt never claims a best epoch whose weights are lost
                 atomic_torch_save(state, run_dir / "best.pt")
+            atomic_torch_save(state, run_dir / "last.pt")
             records.epoch(history)
             say(f"epoch {epoch + 1:>3}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:6.2f}%  "
                 f"test loss {test_loss:.4f} acc {test_acc:6.2f}% (best {best_acc:.2f}%)  "
