@@ -134,3 +134,22 @@ def test_mixup_and_cutmix_targets_match_the_mixed_inputs():
 def test_mixup_cutmix_rejects_mismatched_targets():
     with pytest.raises(ValueError, match="soft targets"):
         mixup_cutmix(torch.zeros(2, 32, 3, 32), torch.zeros(2, 3, 4), 10)
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').close()",)
+
+
+@pytest.mark.parametrize("content", ["payload", "not_a_dict"])
+def test_cifar_batch_with_foreign_objects_is_refused_unrun(cifar_root, content):
+    root, _ = cifar_root
+    marker, batch = root / "ran", root / "cifar-10-batches-py" / "test_batch"
+    payload = {b"data": np.zeros((1, 3072), np.uint8), b"labels": [0], b"x": _RunsCode(marker)}
+    batch.write_bytes(pickle.dumps(payload if content == "payload" else [1, 2]))
+    with pytest.raises(CorruptDataError, match=rf"{batch}"):
+        build_dataset("scifar10", "test", data_dir=root)
+    assert not marker.exists()

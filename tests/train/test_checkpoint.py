@@ -57,3 +57,34 @@ def test_rng_state_round_trip():
     first = torch.rand(3)
     ckpt.set_rng_state(state)
     assert torch.equal(torch.rand(3), first)
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').close()",)
+
+
+def test_code_in_a_checkpoint_is_never_run(tmp_path):
+    marker, path = tmp_path / "ran", tmp_path / "best.pt"
+    torch.save({"format": ckpt.FORMAT, "model": {}, "hook": _RunsCode(marker)}, path)
+    with pytest.raises(ckpt.CheckpointError, match=rf"{path}.*holds (builtins\.)?exec.*could run code"):
+        ckpt.load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_truncated_checkpoint_names_the_file(tmp_path):
+    path = tmp_path / "last.pt"
+    torch.save({"format": ckpt.FORMAT, "weights": torch.zeros(1000)}, path)
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(ckpt.CheckpointError, match=rf"{path}.*corrupt or truncated"):
+        ckpt.load_checkpoint(path)
+
+
+def test_checkpoint_missing_keys_is_named(tmp_path):
+    path = tmp_path / "last.pt"
+    torch.save({"format": ckpt.FORMAT, "model": {}}, path)
+    with pytest.raises(ckpt.CheckpointError, match=rf"{path}.*lacks the key"):
+        ckpt.load_checkpoint(path)

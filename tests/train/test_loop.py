@@ -1,12 +1,17 @@
 """The training loop on a tiny CPU setting: outputs, resume equality, eval, architecture errors, the CLI."""
 
 import csv
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
 from pmsn.cli import main
+from pmsn.io import TEMP_SUFFIX
 from pmsn.neurons import MaskedPSN
 from pmsn.train import evaluate_checkpoint, resolve_config, resume_config, train
 from pmsn.train.checkpoint import load_checkpoint
@@ -127,6 +132,90 @@ def test_cli_rejects_unknown_key(capsys):
 def test_names_and_options_are_checked_before_training(tiny, override, message):
     with pytest.raises(ValueError, match=message):
         train(resolve_config(overrides=tiny + [override]), quiet=True)
+
+
+# Runs in a child process: dies like a SIGKILL (os._exit, no cleanup) half-way through writing FILE at epoch 2.
+KILL_DURING_WRITE = """
+import os, sys
+from pmsn.io import atomic_write
+from pmsn.train import loop, resolve_config, train
+file_name, overrides = sys.argv[1], sys.argv[2:]
+save = loop.atomic_torch_save
+
+def dying_save(state, path):
+    if path.name == file_name and state["epoch"] == 2:
+        atomic_write(path, lambda handle: (handle.write(b"PK half a checkpoint"), handle.flush(), os._exit(9)))
+    save(state, path)
+
+loop.atomic_torch_save = dying_save
+train(resolve_config(overrides=overrides), quiet=True)
+"""
+
+
+def test_kill_during_checkpoint_writes_then_resume_equals_uninterrupted(tiny):
+    learning = tiny + ["data.limit_train=512", "data.limit_test=128", "batch_size=64", "epochs=3"]
+    straight = train(resolve_config(overrides=learning + ["name=straight"]), quiet=True)
+    assert straight.history[1]["test_acc"] > straight.history[0]["test_acc"]  # epoch 2 writes best.pt, then last.pt
+    for file_name in ("best.pt", "last.pt"):
+        name = f"killed-{file_name[:-3]}"
+        child = subprocess.run([sys.executable, "-c", KILL_DURING_WRITE, file_name, *learning, f"name={name}"],
+                               capture_output=True, text=True, timeout=300)
+        assert child.returncode == 9, child.stderr
+        run = straight.run_dir.parent / name
+        assert list(run.glob(f".*{TEMP_SUFFIX}")), "the kill should leave a half-written temporary file"
+        last = load_checkpoint(run)
+        assert last["epoch"] == 1 and last["best_epoch"] == 1  # never claims a best epoch it did not save
+        assert load_checkpoint(run / "best.pt")["epoch"] == 1 + (file_name == "last.pt")
+        resumed = train(resume_config(run), resume=run, quiet=True)
+        assert not list(run.glob(f".*{TEMP_SUFFIX}"))  # the next run cleaned up
+        for saved in ("last.pt", "best.pt"):
+            a, b = _weights(straight.run_dir / saved), _weights(run / saved)
+            assert all(torch.equal(a[key], b[key]) for key in a), (file_name, saved)
+        assert _untimed(resumed.history) == _untimed(straight.history)
+
+
+def _untimed(history):
+    return [{key: value for key, value in row.items() if "seconds" not in key and "per_s" not in key}
+            for row in history]
+
+
+def test_existing_run_folder_is_refused_unless_overwrite(tiny, capsys):
+    first = train(resolve_config(overrides=tiny + ["name=taken", "epochs=1"]), quiet=True)
+    before = (first.run_dir / "last.pt").read_bytes()
+    sets = [arg for item in tiny + ["name=taken", "epochs=1"] for arg in ("--set", item)]
+    assert main(["train", *sets, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"run folder '{first.run_dir}' already exists" in err and "--overwrite" in err
+    assert (first.run_dir / "last.pt").read_bytes() == before  # untouched
+    (first.run_dir / "notes.txt").write_text("mine")
+    assert main(["train", *sets, "--set", "seed=7", "--quiet", "--overwrite"]) == 0
+    assert (first.run_dir / "last.pt").read_bytes() != before
+    assert (first.run_dir / "notes.txt").read_text() == "mine"  # --overwrite replaces the run's files only
+
+
+def test_old_checkpoint_converts_and_resumes(tiny, tmp_path, capsys):
+    import random
+
+    first = train(resolve_config(overrides=tiny + ["name=old"]), quiet=True, stop_after=1)
+    checkpoint = load_checkpoint(first.run_dir)
+    random.seed(3)
+    np.random.seed(3)
+    checkpoint["rng"] = [{"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}]
+    checkpoint["format"] = "pmsn-checkpoint-v1"  # how the first format stored the RNG: pickled tuples and arrays
+    torch.save(checkpoint, first.run_dir / "last.pt")
+    with pytest.raises(ValueError, match=r"holds numpy.*convert-checkpoint"):
+        load_checkpoint(first.run_dir)
+    expected = (random.random(), np.random.rand())
+    with pytest.warns(UserWarning, match="runs any code the file contains"):
+        assert main(["convert-checkpoint", str(first.run_dir), "--trust"]) == 0
+    assert "converted" in capsys.readouterr().out
+    converted = load_checkpoint(first.run_dir)
+    assert converted["format"] == "pmsn-checkpoint-v2" and converted["epoch"] == 1
+    from pmsn.train.checkpoint import set_rng_state
+
+    set_rng_state(converted["rng"][0])
+    assert (random.random(), np.random.rand()) == expected
+    assert train(resume_config(first.run_dir), resume=first.run_dir, quiet=True).epochs_done == 2
 
 
 def test_scifar_column_trains_from_cifar_pickles(tmp_path):

@@ -85,8 +85,8 @@ def run_one(setting: Setting, row: Row, seed: int, runs_dir: Path, extra: tuple[
         if checkpoint["epoch"] < setting.epochs:
             resumed = resume_config(run_dir, overrides=[f"epochs={setting.epochs}"])
             train(resumed, resume=run_dir, quiet=quiet, show_progress=False)
-    else:
-        train(config, quiet=quiet, show_progress=False)
+    else:  # a fresh run, or one killed before its first epoch ended: start (again) from scratch
+        train(config, quiet=quiet, show_progress=False, overwrite=True)
     return read_run(run_dir, row, seed)
 
 

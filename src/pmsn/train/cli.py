@@ -1,9 +1,12 @@
-"""``pmsn train`` and ``pmsn eval``: thin argument parsing over ``pmsn.train.loop``."""
+"""``pmsn train``, ``pmsn eval`` and ``pmsn convert-checkpoint``: thin argument parsing over ``pmsn.train``.
+
+Errors (bad settings, missing data, unsafe or foreign checkpoints) propagate as ValueError/OSError/DataError and
+are printed as one line by the top-level ``pmsn`` command (``pmsn.cli.main``).
+"""
 
 from __future__ import annotations
 
 import json
-import sys
 
 from pmsn.train.presets import PRESETS
 
@@ -29,6 +32,8 @@ def register(subparsers) -> None:
     train.add_argument("--out", metavar="DIR", help="root folder of run folders (default runs/)")
     train.add_argument("--resume", metavar="RUN_DIR_OR_CHECKPOINT",
                        help="continue a run from its last.pt (flags and --set still apply, e.g. more --epochs)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the files of an existing run folder of the same name (else it is refused)")
     train.add_argument("--stop-after", type=int, metavar="EPOCHS",
                        help="stop once this many epochs are done (resume later with --resume)")
     train.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch, for logs)")
@@ -43,6 +48,16 @@ def register(subparsers) -> None:
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
     _add_common(evaluate)
     evaluate.set_defaults(func=_eval)
+
+    convert = subparsers.add_parser(
+        "convert-checkpoint", help="rewrite a TRUSTED old-format checkpoint in the current, safely loadable format",
+        description="Old checkpoints (pmsn-checkpoint-v1) hold pickled objects and are refused by every command. "
+                    "Converting unpickles the file fully, which runs any code it contains: convert only files "
+                    "you made yourself or otherwise trust. --trust says that you do.")
+    convert.add_argument("checkpoint", metavar="CHECKPOINT", help="the old .pt file (or its run folder: last.pt)")
+    convert.add_argument("--out", metavar="FILE", help="where to write the converted file (default: in place)")
+    convert.add_argument("--trust", action="store_true", help="confirm that the file comes from a trusted source")
+    convert.set_defaults(func=_convert)
 
 
 def _add_common(parser) -> None:
@@ -74,41 +89,41 @@ def _flags(args) -> dict:
 
 def _train(args) -> int:
     from pmsn.train.config import resolve_config
-    from pmsn.train.loop import check_names, resume_config, train
+    from pmsn.train.loop import resume_config, train
 
     if args.resume is not None and (args.task or args.config):
-        return _usage_error("train", "--resume continues the stored config; it cannot be combined with --task or "
-                                     "--config (use flags or --set to change settings)")
-    try:
-        if args.resume is not None:
-            config = resume_config(args.resume, args.overrides, _flags(args))
-        else:
-            config = resolve_config(args.config, args.task, _flags(args), args.overrides)
-        check_names(config)
-    except (ValueError, FileNotFoundError) as error:
-        return _usage_error("train", str(error))
-    try:
-        train(config, resume=args.resume, quiet=args.quiet, stop_after=args.stop_after)
-    except FileNotFoundError as error:  # missing data files or checkpoint: the message says what to provide
-        return _usage_error("train", str(error))
+        raise ValueError("--resume continues the stored config; it cannot be combined with --task or "
+                         "--config (use flags or --set to change settings)")
+    if args.resume is not None and args.overwrite:
+        raise ValueError("--resume continues a run and --overwrite replaces one; give only one of them")
+    if args.stop_after is not None and args.stop_after < 1:
+        raise ValueError(f"--stop-after expects a number of epochs >= 1, got {args.stop_after}")
+    if args.resume is not None:
+        config = resume_config(args.resume, args.overrides, _flags(args))
+    else:
+        config = resolve_config(args.config, args.task, _flags(args), args.overrides)
+    train(config, resume=args.resume, quiet=args.quiet, stop_after=args.stop_after, overwrite=args.overwrite)
     return 0
-
-
-def _usage_error(command: str, message: str) -> int:
-    print(f"pmsn {command}: error: {message}", file=sys.stderr)
-    return 2
 
 
 def _eval(args) -> int:
     from pmsn.train.loop import evaluate_checkpoint
 
-    try:
-        result = evaluate_checkpoint(args.checkpoint, args.overrides, _flags(args), split=args.split)
-    except (ValueError, FileNotFoundError) as error:  # not a checkpoint, another architecture, missing data
-        return _usage_error("eval", str(error))
+    result = evaluate_checkpoint(args.checkpoint, args.overrides, _flags(args), split=args.split)
     if args.json:
         print(json.dumps(result))
     else:
         print(f"{result['checkpoint']} (epoch {result['epoch']}): {result['task']} {result['split']} accuracy "
               f"{result['accuracy']:.2f}% on {result['samples']} samples, loss {result['loss']:.4f}")
+    return 0
+
+
+def _convert(args) -> int:
+    from pmsn.train.checkpoint import convert_checkpoint
+
+    if not args.trust:
+        raise ValueError(f"converting {args.checkpoint!r} unpickles it, which runs any code "
+                         "it contains; add --trust if you made the file or trust its source")
+    target = convert_checkpoint(args.checkpoint, args.out)
+    print(f"converted {args.checkpoint} -> {target}")
     return 0
