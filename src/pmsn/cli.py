@@ -23,6 +23,7 @@ _COMMANDS = (
     "pmsn.bench.cli",
     "pmsn.plot.cli",
     "pmsn.experiments.cli",
+    "pmsn.ops.cli",
 )
 
 # What a user can cause: bad settings (ValueError), missing/corrupt files (OSError, DataError), divergence.
@@ -39,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, or a usage error argparse has already printed as one line
+        return int(exit_.code or 0)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0 if args.command is None else 2

@@ -10,6 +10,7 @@ import time
 
 import torch
 
+from pmsn.arguments import non_negative_int, positive_int
 from pmsn.neurons import PMSN
 
 
@@ -54,11 +55,11 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=int, default=1024, help="sequence length T")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--channels", type=int, default=64)
-    parser.add_argument("--compartments", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=positive_int, default=1024, help="sequence length T")
+    parser.add_argument("--batch", type=positive_int, default=8)
+    parser.add_argument("--channels", type=positive_int, default=64)
+    parser.add_argument("--compartments", type=positive_int, default=5)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
 
 
 def register(subparsers) -> None:

@@ -119,5 +119,5 @@ def test_cli_energy(tmp_path, capsys):
                  str(out)]) == 0
     text = (out / "energy.csv").read_text()
     assert text.startswith("layer,kind,neurons,firing_rate") and "stage.neurons.0,pmsn,4," in text
-    with pytest.raises(FileNotFoundError, match="checkpoint"):
-        main(["bench", "energy", str(tmp_path / "missing")])
+    assert main(["bench", "energy", str(tmp_path / "missing")]) == 2
+    assert "pmsn bench: error: expected a checkpoint" in capsys.readouterr().err

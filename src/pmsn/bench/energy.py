@@ -32,6 +32,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pmsn.arguments import non_negative_int, positive_int
+
 E_AC_PJ = 0.9  # energy of one 32-bit float accumulate, 45 nm (Horowitz 2014), picojoule
 E_MAC_PJ = 4.6  # energy of one 32-bit float multiply-accumulate, picojoule
 
@@ -415,7 +417,7 @@ def _run(args) -> int:
         print(table2_markdown(), end="")
         return 0
     if args.source is None:
-        raise SystemExit("pmsn bench energy: give a CHECKPOINT, CONFIG or TASK (or --paper-table)")
+        raise ValueError("bench energy expects a CHECKPOINT, CONFIG or TASK (or --paper-table), got none")
     torch.manual_seed(args.seed)
     model, dataset, config = load_model_and_data(args.source, args.overrides)
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=False)
@@ -445,10 +447,10 @@ def register(subparsers) -> None:
     parser.add_argument("source", nargs="?", metavar="CHECKPOINT|CONFIG|TASK")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="config override (e.g. data.options.resolution=7)")
-    parser.add_argument("--batches", type=int, default=1, help="number of test batches to measure (default 1)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batches", type=positive_int, default=1, help="number of test batches to measure (default 1)")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--out", metavar="DIR", help="write energy.csv and energy.md here")
     parser.add_argument("--paper-table", action="store_true",
                         help="only print TC-LIF Table 2 recomputed from its published firing rates")

@@ -35,6 +35,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from pmsn.arguments import non_negative_int, positive_float, positive_int
 from pmsn.bench.memory import PeakMemory, run_json_subprocess
 from pmsn.neurons import build_neuron
 from pmsn.io import atomic_write_bytes
@@ -476,11 +477,7 @@ def _run(args: argparse.Namespace) -> int:
                          max_seconds=args.max_seconds, memory=args.memory, seed=args.seed)
     sj, why = spikingjelly_status()
     print(f"SpikingJelly {importlib.metadata.version('spikingjelly')} (baselines sj_*)" if sj else why)
-    try:
-        cells = run_bench(config)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    cells = run_bench(config)
     rows = result_rows(cells, config)
     malloc = " ".join(f"{key}={os.environ[key]}" for key in BENCH_MALLOC_ENV if key in os.environ) or "glibc defaults"
     title = (f"B={config.batch}, C={config.channels}, {config.dtype}, {config.device}, "
@@ -501,25 +498,25 @@ def register(subparsers) -> None:
         description="Time a train step (forward + backward of (spikes*w).sum()) and inference of every neuron, "
                     "and SpikingJelly's LIFNode/PSN/SlidingPSN when installed, interleaved in one process; peak "
                     "memory per neuron in a fresh process. Writes speed.csv and speed.png.")
-    parser.add_argument("--T", dest="steps", type=int, nargs="+", default=list(DEFAULT_STEPS), metavar="T",
+    parser.add_argument("--T", dest="steps", type=positive_int, nargs="+", default=list(DEFAULT_STEPS), metavar="T",
                         help="sequence lengths (default 32 256 1024 4096)")
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--channels", type=int, default=256)
+    parser.add_argument("--batch", type=positive_int, default=64)
+    parser.add_argument("--channels", type=positive_int, default=256)
     parser.add_argument("--neurons", nargs="+", metavar="NAME",
                         help=f"subset of: {' '.join(candidates())} (default all)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per cell, median reported (default 5)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed calls per cell first (default 1)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="timed repeats per cell, median reported (default 5)")
+    parser.add_argument("--warmup", type=non_negative_int, default=1, help="untimed calls per cell first (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--max-seconds", type=float, default=60.0,
+    parser.add_argument("--max-seconds", type=positive_float, default=60.0,
                         help="skip a cell whose repeats would take longer (estimated from the warm-up or the "
                              "previous T; default 60)")
     parser.add_argument("--memory", choices=("auto", "subprocess", "inprocess", "off"), default="auto",
                         help="peak memory: fresh process per neuron (CPU default), in this process (CUDA default)")
     parser.add_argument("--malloc-env", choices=("reexec", "warn", "ignore"), default="reexec",
                         help="if the MALLOC_* variables are not set: re-execute with them (default) or warn")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--out", default="bench_out/speed", metavar="DIR", help="default bench_out/speed")
     parser.set_defaults(func=_run)
 

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pmsn.arguments import int_list, positive_int, positive_int_list
+
 ABLATION_NAMES = ("compartments", "reset", "global", "soma", "psn_order", "masked_lambda", "tclif_beta",
                   "gradient_norm", "firing_rates")
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.replace(",", " ").split())
-    except ValueError:
-        raise SystemExit(f"expected a list of integers such as '1 2' or '1,2', got {text!r}") from None
 
 
 def _ablate(args) -> int:
     from pmsn.experiments.ablations import Options, run_ablation
 
     options = Options(out=Path(args.out or f"ablations/{args.name}"), smoke=args.smoke, task=args.task,
-                      epochs=args.epochs, seeds=_int_list(args.seeds) if args.seeds else None,
+                      epochs=args.epochs, seeds=args.seeds,
                       values=tuple(v.strip() for v in args.values.split(",")) if args.values else None,
                       overrides=tuple(args.overrides), quiet=not args.verbose,
-                      lengths=_int_list(args.lengths) if args.lengths else None, batch=args.batch,
+                      lengths=args.lengths, batch=args.batch,
                       channels=args.channels, repeats=args.repeats, train=args.train)
     run_ablation(args.name, options)
     return 0
@@ -46,15 +41,15 @@ def register(subparsers) -> None:
     ablate.add_argument("--out", metavar="DIR", help="output folder (default ablations/NAME)")
     ablate.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (what the tests run)")
     ablate.add_argument("--task", help="train on this task preset instead of the paper's (e.g. smnist5k)")
-    ablate.add_argument("--epochs", type=int)
-    ablate.add_argument("--seeds", help="seeds, e.g. '1 2' or 1,2")
+    ablate.add_argument("--epochs", type=positive_int)
+    ablate.add_argument("--seeds", type=int_list, help="seeds, e.g. '1 2' or 1,2")
     ablate.add_argument("--values", help="comma-separated subset of the sweep (e.g. 2,5,9 for compartments)")
     ablate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="training config override for every run (e.g. model.options.width=16)")
-    ablate.add_argument("--lengths", help="soma: sequence lengths T, e.g. 256,1024")
-    ablate.add_argument("--batch", type=int, help="soma / gradient_norm: batch size")
-    ablate.add_argument("--channels", type=int, help="soma: neurons in the layer (default 256)")
-    ablate.add_argument("--repeats", type=int, help="soma: timed repeats (median)")
+    ablate.add_argument("--lengths", type=positive_int_list, help="soma: sequence lengths T, e.g. 256,1024")
+    ablate.add_argument("--batch", type=positive_int, help="soma / gradient_norm: batch size")
+    ablate.add_argument("--channels", type=positive_int, help="soma: neurons in the layer (default 256)")
+    ablate.add_argument("--repeats", type=positive_int, help="soma: timed repeats (median)")
     ablate.add_argument("--train", action="store_true", help="gradient_norm: also train the 16 Table 7 inits")
     ablate.add_argument("--verbose", action="store_true", help="print every epoch of every run")
     ablate.set_defaults(func=_ablate)

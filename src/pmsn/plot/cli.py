@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pmsn.arguments import non_negative_int, positive_float, positive_int
 from pmsn.plot.dynamics import INPUTS
 
 
@@ -29,16 +30,16 @@ def register(subparsers) -> None:
     dynamics.add_argument("--input", choices=INPUTS, default="digit",
                           help="digit: embedded S-MNIST test digit; step; sine; impulse (default digit)")
     dynamics.add_argument("--checkpoint", metavar="CKPT", help="a training checkpoint (.pt or run folder) with PMSN")
-    dynamics.add_argument("--layer", type=int, default=0, help="which PMSN layer of the checkpoint (0-based)")
-    dynamics.add_argument("--channels", type=int, default=16, help="channels of a fresh layer")
-    dynamics.add_argument("--compartments", type=int, default=5, help="n of a fresh layer (n − 1 hidden + soma)")
-    dynamics.add_argument("--steps", type=int, default=200, help="T of step/sine/impulse inputs")
+    dynamics.add_argument("--layer", type=non_negative_int, default=0, help="which PMSN layer of the checkpoint (0-based)")
+    dynamics.add_argument("--channels", type=positive_int, default=16, help="channels of a fresh layer")
+    dynamics.add_argument("--compartments", type=positive_int, default=5, help="n of a fresh layer (n − 1 hidden + soma)")
+    dynamics.add_argument("--steps", type=positive_int, default=200, help="T of step/sine/impulse inputs")
     dynamics.add_argument("--gain", type=float, default=1.0, help="input amplitude")
-    dynamics.add_argument("--period", type=float, default=50.0, help="sine period in steps")
-    dynamics.add_argument("--digit-index", type=int, default=0, help="index of the embedded test digit")
+    dynamics.add_argument("--period", type=positive_float, default=50.0, help="sine period in steps")
+    dynamics.add_argument("--digit-index", type=non_negative_int, default=0, help="index of the embedded test digit")
     dynamics.add_argument("--resolution", type=int, default=14, choices=(7, 14, 28), help="digit resolution (T = r²)")
-    dynamics.add_argument("--channel", type=int, help="channel to trace (default: the most active)")
-    dynamics.add_argument("--seed", type=int, default=0)
+    dynamics.add_argument("--channel", type=non_negative_int, help="channel to trace (default: the most active)")
+    dynamics.add_argument("--seed", type=non_negative_int, default=0)
     dynamics.add_argument("--formats", default="png,svg", help="comma-separated: png, svg, pdf")
     dynamics.add_argument("--out", default="figures", metavar="DIR", help="output folder (default figures/)")
     dynamics.set_defaults(func=_dynamics)

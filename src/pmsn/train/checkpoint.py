@@ -102,8 +102,12 @@ def _checked(checkpoint, path: Path) -> dict:
     if found in OLD_FORMATS:
         raise CheckpointError(f"checkpoint {str(path)!r} has the old format {found!r}; {_convert_hint(path)}")
     if found != FORMAT:
+        if isinstance(checkpoint, dict) and "format" not in checkpoint:
+            found = f"a dict with the keys {sorted(map(str, checkpoint))[:8]} and no 'format'"
+        else:
+            found = repr(found)
         raise CheckpointError(f"{str(path)!r} is not a pmsn training checkpoint (expected format {FORMAT!r}, "
-                              f"found {found!r})")
+                              f"found {found})")
     missing = sorted({"architecture", "config", "model", "optimizer", "epoch", "best_test_acc", "best_epoch",
                       "history", "rng", "wall_seconds"} - set(checkpoint))
     if missing:

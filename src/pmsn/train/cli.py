@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from pmsn.arguments import non_negative_int, positive_int
 from pmsn.train.presets import PRESETS
 
 
@@ -25,16 +26,16 @@ def register(subparsers) -> None:
     _add_common(train)
     train.add_argument("--neuron", help="spiking neuron of the model (pmsn, lif, plif, alif, tclif, psn, "
                                         "masked_psn, sliding_psn)")
-    train.add_argument("--epochs", type=int)
+    train.add_argument("--epochs", type=positive_int)
     train.add_argument("--lr", type=float, help="global learning rate (optim.lr)")
-    train.add_argument("--seed", type=int)
+    train.add_argument("--seed", type=non_negative_int)
     train.add_argument("--amp", action="store_true", default=None, help="bf16 autocast on CUDA")
     train.add_argument("--out", metavar="DIR", help="root folder of run folders (default runs/)")
     train.add_argument("--resume", metavar="RUN_DIR_OR_CHECKPOINT",
                        help="continue a run from its last.pt (flags and --set still apply, e.g. more --epochs)")
     train.add_argument("--overwrite", action="store_true",
                        help="replace the files of an existing run folder of the same name (else it is refused)")
-    train.add_argument("--stop-after", type=int, metavar="EPOCHS",
+    train.add_argument("--stop-after", type=positive_int, metavar="EPOCHS",
                        help="stop once this many epochs are done (resume later with --resume)")
     train.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch, for logs)")
     train.set_defaults(func=_train)
@@ -63,8 +64,8 @@ def register(subparsers) -> None:
 def _add_common(parser) -> None:
     parser.add_argument("--data-dir", metavar="DIR", help="data folder (default: $PMSN_DATA)")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--workers", type=int, help="DataLoader worker processes")
+    parser.add_argument("--batch-size", type=positive_int)
+    parser.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes")
 
 
 def _flags(args) -> dict:
@@ -96,8 +97,6 @@ def _train(args) -> int:
                          "--config (use flags or --set to change settings)")
     if args.resume is not None and args.overwrite:
         raise ValueError("--resume continues a run and --overwrite replaces one; give only one of them")
-    if args.stop_after is not None and args.stop_after < 1:
-        raise ValueError(f"--stop-after expects a number of epochs >= 1, got {args.stop_after}")
     if args.resume is not None:
         config = resume_config(args.resume, args.overrides, _flags(args))
     else:

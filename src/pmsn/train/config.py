@@ -299,8 +299,14 @@ def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-    with path.open() as handle:
-        data = yaml.safe_load(handle) or {}
+    try:
+        with path.open() as handle:
+            data = yaml.safe_load(handle) or {}
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ValueError(f"config file {str(path)!r} is not valid YAML{line}: {problem}") from None
     if not isinstance(data, dict):
         raise ValueError(f"config file {str(path)!r} must hold a mapping at the top level, got {type(data).__name__}")
     return data
@@ -314,7 +320,11 @@ def parse_override(text: str) -> dict:
     parts = key.strip().split(".")
     if not all(parts):
         raise ValueError(f"--set got an empty key component in {text!r}")
-    value = _numeric_string(yaml.safe_load(raw)) if raw.strip() else ""
+    try:
+        value = _numeric_string(yaml.safe_load(raw)) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise ValueError(f"--set {key}= expects a YAML value (a number, string, true/false, null or [list]), "
+                         f"got {raw!r}") from None
     nested: dict = {parts[-1]: value}
     for part in reversed(parts[:-1]):
         nested = {part: nested}

@@ -123,7 +123,7 @@ def test_bad_setting_stops_before_anything_is_written(tmp_path, capsys, setting,
 
 def test_bad_flags_are_one_line(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path), "--stop-after", "0"]) == 2
-    assert "--stop-after expects a number of epochs >= 1, got 0" in capsys.readouterr().err
+    assert "argument --stop-after: expected an integer >= 1, got '0'" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path), "--overwrite"]) == 2
     assert "give only one of them" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "missing.pt")]) == 2
@@ -134,3 +134,33 @@ def test_bad_flags_are_one_line(tmp_path, capsys):
 def test_python_dash_m_pmsn():
     result = subprocess.run([sys.executable, "-m", "pmsn", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "train" in result.stdout and "convert-checkpoint" in result.stdout
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["bench", "speed", "--threads", "0"], "argument --threads: expected an integer >= 1, got '0'"),
+    (["bench", "speed", "--T", "16", "-5"], "argument --T: expected an integer >= 1, got '-5'"),
+    (["bench", "energy", "smnist5k", "--batches", "0"], "argument --batches: expected an integer >= 1, got '0'"),
+    (["plot", "dynamics", "--steps", "0"], "argument --steps: expected an integer >= 1, got '0'"),
+    (["plot", "dynamics", "--period", "nan"], "argument --period: expected a finite number > 0, got 'nan'"),
+    (["ablate", "compartments", "--smoke", "--epochs", "0"], "argument --epochs: expected an integer >= 1, got '0'"),
+    (["ablate", "compartments", "--smoke", "--seeds", "x"], "argument --seeds: expected integers >= 0"),
+    (["demo", "--steps", "0"], "argument --steps: expected an integer >= 1, got '0'"),
+    (["train", "--batch-size", "0"], "argument --batch-size: expected an integer >= 1, got '0'"),
+])
+def test_bad_numbers_are_refused_by_every_command(tmp_path, capsys, monkeypatch, arguments, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(arguments) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_broken_yaml_names_file_and_line(tmp_path, capsys):
+    config = tmp_path / "broken.yaml"
+    config.write_text("epochs: 3\noptim: {lr: [1\n")
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "runs")]) == 2
+    err = one_error_line(capsys, "train", config)
+    assert "is not valid YAML at line" in err
+    assert main(["train", "--set", "optim.lr=[1", "--out", str(tmp_path / "runs")]) == 2
+    assert "--set optim.lr= expects a YAML value" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
