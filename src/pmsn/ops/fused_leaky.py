@@ -41,6 +41,11 @@ def _extension():
     return load_extension("pmsn_leaky_cpu", _SOURCE, extra_cflags=("-ffp-contract=off",))
 
 
+def fused_leaky_available() -> bool:
+    """True if the fused LIF/TC-LIF kernel is built (building it on the first call); warns once if it cannot be."""
+    return _extension() is not None
+
+
 def surrogate_code(surrogate) -> tuple[int, list[float]] | None:
     """(kind, parameters) of a ``pmsn.surrogate`` object for the C++ kernel; None for any other surrogate."""
     for kind, cls in enumerate(SURROGATE_KINDS):
