@@ -7,7 +7,7 @@ import pytest
 
 from pmsn.models import count_parameters
 from pmsn.train.config import resolve_config
-from pmsn.train.loop import build_network, model_arguments
+from pmsn.train.build import build_from_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
@@ -37,7 +37,7 @@ def test_config_is_valid_and_builds(path):
     assert config.note, "every config names the paper row it reproduces"
     if config.model.name.startswith("sew_resnet"):
         return  # ImageNet-size models: validated above, not built here
-    model = build_network(config, model_arguments(config))
+    model = build_from_config(config)
     if path.stem in EXPECTED_PARAMETERS:
         assert count_parameters(model) == EXPECTED_PARAMETERS[path.stem]
 

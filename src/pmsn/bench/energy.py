@@ -386,17 +386,15 @@ def table2_markdown() -> str:
 def load_model_and_data(source: str, overrides: list[str], split: str = "test"):
     """(model, dataset, config) from a checkpoint/run folder (trained weights), a YAML config or a task name
     (fresh weights)."""
-    from pmsn.train.checkpoint import load_checkpoint, load_model_state
+    from pmsn.train.build import build_datasets, build_from_config, load_run
     from pmsn.train.config import resolve_config
-    from pmsn.train.loop import build_datasets, build_network, model_arguments
     from pmsn.train.presets import PRESETS
 
     path = Path(source)
-    checkpoint = None
     if path.suffix == ".pt" or path.is_dir():
-        checkpoint = load_checkpoint(path)
-        config = resolve_config(base=checkpoint["config"], overrides=overrides)
-    elif path.suffix in (".yaml", ".yml"):
+        model, config, _ = load_run(path, overrides)
+        return model, build_datasets(config, splits=(split,))[split], config
+    if path.suffix in (".yaml", ".yml"):
         config = resolve_config(config_file=str(path), overrides=overrides)
     elif source in PRESETS:
         config = resolve_config(task=source, overrides=overrides)
@@ -404,10 +402,7 @@ def load_model_and_data(source: str, overrides: list[str], split: str = "test"):
         raise FileNotFoundError(f"expected a checkpoint (.pt or run folder), a YAML config or a task name "
                                 f"({', '.join(sorted(PRESETS))}); got {source!r}")
     dataset = build_datasets(config, splits=(split,))[split]
-    model = build_network(config, model_arguments(config, dataset))
-    if checkpoint is not None:
-        load_model_state(model, checkpoint)
-    return model, dataset, config
+    return build_from_config(config, dataset=dataset), dataset, config
 
 
 def _run(args) -> int:

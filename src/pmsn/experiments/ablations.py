@@ -252,9 +252,7 @@ def _beta_figure(summary: list[dict]):
 
 def firing_rates(options: Options) -> dict:
     from pmsn.bench.energy import measure_energy
-    from pmsn.train.checkpoint import load_checkpoint, load_model_state
-    from pmsn.train.config import resolve_config
-    from pmsn.train.loop import build_datasets, build_network
+    from pmsn.train.build import build_datasets, load_run
 
     paper = Setting("scifar10_pixel", (), 200, (1111,), "paper: sCIFAR-10 pixel net, T = 1024 (PMSN Fig. 6)")
     setting = _setting(options, paper)
@@ -269,11 +267,8 @@ def firing_rates(options: Options) -> dict:
     results = run_sweep(setting, rows, runs_dir, quiet=options.quiet, say=options.say)
     layer_rows, per_neuron = [], {}
     for result in results:
-        checkpoint = load_checkpoint(Path(result["run"]) / "best.pt")
-        config = resolve_config(base=checkpoint["config"])
+        model, config, _ = load_run(Path(result["run"]) / "best.pt")
         dataset = build_datasets(config, splits=("test",))["test"]
-        model = build_network(config, dict(checkpoint["architecture"]["options"]))
-        load_model_state(model, checkpoint)
         loader = torch.utils.data.DataLoader(dataset, batch_size=64)
         batches = [batch for _, batch in zip(range(2 if options.smoke else 4), loader)]
         energy = measure_energy(model, batches)

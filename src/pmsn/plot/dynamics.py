@@ -202,15 +202,9 @@ def modes_figure(neuron: PMSN, steps: int = 200, title: str = ""):
 
 def load_pmsn_layer(checkpoint: str | Path, layer: int = 0):
     """(network, PMSN module) of a training checkpoint; ``layer`` indexes the PMSN modules in order."""
-    from pmsn.train.checkpoint import load_checkpoint, load_model_state
-    from pmsn.train.config import resolve_config
-    from pmsn.train.loop import build_network
+    from pmsn.train.build import load_run
 
-    state = load_checkpoint(checkpoint)
-    config = resolve_config(base=state["config"])
-    arguments = dict(state["architecture"]["options"])
-    network = build_network(config, arguments)
-    load_model_state(network, state)
+    network, _, state = load_run(checkpoint)
     layers = [module for module in network.modules() if isinstance(module, PMSN)]
     if not layers:
         raise ValueError(f"checkpoint {str(checkpoint)!r} holds no PMSN layer (neuron "

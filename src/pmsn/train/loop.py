@@ -12,9 +12,7 @@ for bit.
 
 from __future__ import annotations
 
-import inspect
 import math
-import os
 import random
 import shutil
 import time
@@ -30,13 +28,13 @@ from torch.utils.data import DataLoader, RandomSampler, Sampler
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from pmsn.data import build_dataset, mixup_cutmix
+from pmsn.data import mixup_cutmix
 from pmsn.io import remove_stale_temp_files
-from pmsn.models import MODELS, build_model
 from pmsn.train import distributed
+from pmsn.train.build import architecture, build_datasets, build_from_config, load_run, model_arguments
 from pmsn.train.checkpoint import (FORMAT, atomic_torch_save, check_architecture, load_checkpoint, load_model_state,
                                    rng_state, set_rng_state)
-from pmsn.train.config import TrainConfig, check_names, config_to_dict, resolve_config, save_yaml, task_info
+from pmsn.train.config import TrainConfig, check_names, config_to_dict, resolve_config, save_yaml
 from pmsn.train.optim import apply_lr, build_optimizer, lr_factor, mask_lambda, set_mask_lambda
 from pmsn.train.records import RunRecords
 
@@ -50,56 +48,6 @@ class RunResult:
     wall_seconds: float
     epochs_done: int
     history: list[dict] = field(default_factory=list)
-
-
-# --- data and model ----------------------------------------------------------------------------------------------
-
-def data_dir_of(config: TrainConfig) -> str | None:
-    return config.data.data_dir or os.environ.get("PMSN_DATA")
-
-
-def build_datasets(config: TrainConfig, splits=("train", "test")) -> dict:
-    limits = {"train": config.data.limit_train, "test": config.data.limit_test}
-    datasets = {}
-    for split in splits:
-        dataset = build_dataset(config.data.task, split, data_dir=data_dir_of(config), **config.data.options)
-        if limits[split] is not None and limits[split] < len(dataset):  # a fixed random subset (files may be sorted)
-            chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:limits[split]]
-            dataset = torch.utils.data.Subset(dataset, chosen.sort().values.tolist())
-        datasets[split] = dataset
-    return datasets
-
-
-def _sequence_steps(dataset, task: str) -> int | None:
-    """T of the data as the loader delivers it (options such as the MNIST resolution or the CIFAR mode change it);
-    None for static-image tasks (the model repeats the image over its own T) or when no data set is given."""
-    if dataset is None or task_info(task).steps is None or len(dataset) == 0:
-        return None
-    return int(dataset[0][0].shape[0])  # items are time first
-
-
-def model_arguments(config: TrainConfig, dataset=None) -> dict:
-    """Keyword arguments of ``build_model``: the configured options plus the task's classes and (from ``dataset``)
-    its T when unset."""
-    check_names(config)
-    accepted = inspect.signature(MODELS[config.model.name].builder).parameters
-    arguments = dict(config.model.options)
-    arguments.setdefault("num_classes", task_info(config.data.task).num_classes)
-    if "T" in accepted and "T" not in arguments:
-        steps = _sequence_steps(dataset, config.data.task)
-        if steps is not None:
-            arguments["T"] = steps
-    return arguments
-
-
-def architecture(config: TrainConfig, arguments: dict) -> dict:
-    return {"model": config.model.name, "neuron": config.model.neuron, "options": dict(arguments)}
-
-
-def build_network(config: TrainConfig, arguments: dict) -> torch.nn.Module:
-    options = dict(arguments)
-    num_classes = options.pop("num_classes")
-    return build_model(config.model.name, neuron=config.model.neuron, num_classes=num_classes, **options)
 
 
 class _ShardSampler(Sampler):
@@ -302,7 +250,7 @@ def _train(config, resume, quiet, stop_after, show_progress, overwrite, device, 
     arguments = model_arguments(config, datasets["train"])
     if checkpoint is not None:
         check_architecture(checkpoint, architecture(config, arguments))
-    model = build_network(config, arguments).to(device)
+    model = build_from_config(config, arguments).to(device)
     optimizer = build_optimizer(model, config.optim)
     num_classes = arguments["num_classes"]
 
@@ -405,18 +353,15 @@ def resume_config(resume: str | Path, overrides: list[str] = (), flags: dict | N
 def evaluate_checkpoint(path: str | Path, overrides: list[str] = (), flags: dict | None = None,
                         split: str = "test") -> dict:
     """Evaluate a checkpoint on ``split`` of its task; ``flags``/``overrides`` may change data/device settings
-    (changing the model raises the architecture error)."""
+    (changing the model, or data options that change its T, raises the architecture error)."""
     torch.set_flush_denormal(True)
-    checkpoint = load_checkpoint(path)
-    config = resolve_config(base=checkpoint["config"], flags=flags, overrides=overrides)
+    model, config, checkpoint = load_run(path, overrides, flags)
     device = distributed.local_device(config.device)
     context = distributed.Context()
     seed_everything(config.seed)
     dataset = build_datasets(config, splits=(split,))[split]
-    arguments = model_arguments(config, dataset)
-    check_architecture(checkpoint, architecture(config, arguments))
-    model = build_network(config, arguments).to(device)
-    load_model_state(model, checkpoint)
+    check_architecture(checkpoint, architecture(config, model_arguments(config, dataset)))
+    model = model.to(device)
     loss, acc, count = evaluate(model, _loader(dataset, config, context, train=False), config, device, context)
     return {"checkpoint": checkpoint["path"], "task": config.data.task, "split": split, "loss": loss,
             "accuracy": acc, "samples": count, "epoch": checkpoint["epoch"]}

@@ -1,0 +1,91 @@
+"""The one place that turns settings into data sets and a network, and a run back into a network.
+
+    datasets = build_datasets(config)                        # {"train": ..., "test": ...}
+    model = build_from_config(config, dataset=datasets["train"])   # fresh weights
+    model, config, checkpoint = load_run("runs/my-run")      # trained weights of last.pt (or any .pt of a run)
+
+A checkpoint stores ``architecture`` = {model, neuron, options}: the builder's keyword arguments, including those
+derived from the data (``T``, ``num_classes``). ``load_run`` rebuilds exactly that network (like nanoGPT's
+``model_args``), after checking that the stored config still describes it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+
+import torch
+
+from pmsn.data import build_dataset
+from pmsn.models import MODELS, build_model
+from pmsn.train.checkpoint import check_architecture, load_checkpoint, load_model_state
+from pmsn.train.config import TrainConfig, check_names, resolve_config, task_info
+
+
+def data_dir_of(config: TrainConfig) -> str | None:
+    return config.data.data_dir or os.environ.get("PMSN_DATA")
+
+
+def build_datasets(config: TrainConfig, splits=("train", "test")) -> dict:
+    """The configured data set of each split; ``data.limit_*`` keeps a fixed random subset (files may be sorted)."""
+    limits = {"train": config.data.limit_train, "test": config.data.limit_test}
+    datasets = {}
+    for split in splits:
+        dataset = build_dataset(config.data.task, split, data_dir=data_dir_of(config), **config.data.options)
+        if limits[split] is not None and limits[split] < len(dataset):
+            chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:limits[split]]
+            dataset = torch.utils.data.Subset(dataset, chosen.sort().values.tolist())
+        datasets[split] = dataset
+    return datasets
+
+
+def _sequence_steps(dataset, task: str) -> int | None:
+    """T of the data as the loader delivers it (options such as the MNIST resolution or the CIFAR mode change it);
+    None for static-image tasks (the model repeats the image over its own T) or when no data set is given."""
+    if dataset is None or task_info(task).steps is None or len(dataset) == 0:
+        return None
+    return int(dataset[0][0].shape[0])  # items are time first
+
+
+def model_arguments(config: TrainConfig, dataset=None) -> dict:
+    """Keyword arguments of the model builder: the configured options plus the task's classes and (from
+    ``dataset``) its T when unset."""
+    check_names(config)
+    accepted = inspect.signature(MODELS[config.model.name].builder).parameters
+    arguments = dict(config.model.options)
+    arguments.setdefault("num_classes", task_info(config.data.task).num_classes)
+    if "T" in accepted and "T" not in arguments:
+        steps = _sequence_steps(dataset, config.data.task)
+        if steps is not None:
+            arguments["T"] = steps
+    return arguments
+
+
+def architecture(config: TrainConfig, arguments: dict) -> dict:
+    """What a checkpoint stores to be rebuilt: model name, neuron and the builder's keyword arguments."""
+    return {"model": config.model.name, "neuron": config.model.neuron, "options": dict(arguments)}
+
+
+def build_from_config(config: TrainConfig, arguments: dict | None = None, dataset=None) -> torch.nn.Module:
+    """A fresh network of ``config``; ``arguments`` default to ``model_arguments(config, dataset)``."""
+    options = dict(model_arguments(config, dataset) if arguments is None else arguments)
+    num_classes = options.pop("num_classes")
+    return build_model(config.model.name, neuron=config.model.neuron, num_classes=num_classes, **options)
+
+
+def load_run(path: str | Path, overrides: list[str] = (), flags: dict | None = None):
+    """``(model, config, checkpoint)`` of a run folder (its last.pt) or a checkpoint file, with the trained weights
+    on the CPU. ``overrides``/``flags`` may change data or device settings; changing the model raises the
+    architecture error naming both."""
+    checkpoint = load_checkpoint(path)
+    config = resolve_config(base=checkpoint["config"], flags=flags, overrides=overrides)
+    arguments = model_arguments(config)
+    stored = checkpoint["architecture"]["options"]
+    for derived in ("T", "num_classes"):  # set from the data at training time, not by the config
+        if derived in stored and derived not in config.model.options:
+            arguments[derived] = stored[derived]
+    check_architecture(checkpoint, architecture(config, arguments))
+    model = build_from_config(config, arguments)
+    load_model_state(model, checkpoint)
+    return model, config, checkpoint
