@@ -164,3 +164,15 @@ def test_broken_yaml_names_file_and_line(tmp_path, capsys):
     assert main(["train", "--set", "optim.lr=[1", "--out", str(tmp_path / "runs")]) == 2
     assert "--set optim.lr= expects a YAML value" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_print_config_is_a_config_file_and_trains_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--task", "shd", "--set", "optim.lr=3e-3", "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "printed.yaml").write_text(printed)
+    from pmsn.train import resolve_config
+
+    assert resolve_config(str(tmp_path / "printed.yaml")) == resolve_config(preset_name="shd",
+                                                                            overrides=["optim.lr=3e-3"])

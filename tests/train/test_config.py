@@ -18,10 +18,10 @@ def test_defaults_are_the_main_job():
 
 def test_precedence_defaults_preset_yaml_flags_set(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump({"task": "psmnist", "optim": {"lr": "1e-3"}, "epochs": 5,
+    path.write_text(yaml.safe_dump({"preset": "psmnist", "optim": {"lr": "1e-3"}, "epochs": 5,
                                     "model": {"options": {"width": 208}}}))
     config = resolve_config(str(path), flags={"epochs": 7}, overrides=["model.options.dropout=0.05", "seed=3"])
-    assert config.task == config.data.task == "psmnist"
+    assert config.preset == config.data.task == "psmnist"
     assert config.optim.lr == pytest.approx(1e-3)  # YAML 1.1 string "1e-3" coerced to float
     assert config.optim.weight_decay == pytest.approx(1e-2)  # from the psmnist preset (spec §3.1)
     assert config.epochs == 7  # flag beats YAML
@@ -30,12 +30,12 @@ def test_precedence_defaults_preset_yaml_flags_set(tmp_path):
 
 
 def test_task_flag_selects_preset():
-    config = resolve_config(task="shd")
+    config = resolve_config(preset_name="shd")
     assert config.model.name == "pmsn_shd" and config.batch_size == 40 and config.epochs == 150
     assert config.model.options == {"width": 256, "dropout": 0.4}
-    pixel = resolve_config(task="scifar10_pixel")
-    assert (pixel.task, pixel.data.task, pixel.data.options) == ("scifar10_pixel", "scifar10", {"mode": "pixel"})
-    tclif = resolve_config(task="gsc")
+    pixel = resolve_config(preset_name="scifar10_pixel")
+    assert (pixel.preset, pixel.data.task, pixel.data.options) == ("scifar10_pixel", "scifar10", {"mode": "pixel"})
+    tclif = resolve_config(preset_name="gsc")
     assert tclif.schedule.name == "multistep" and tclif.schedule.milestones == [60, 90, 120]
 
 
@@ -70,7 +70,7 @@ def test_bad_values_name_the_key(override, message):
 
 def test_unknown_task_lists_presets():
     with pytest.raises(ValueError, match=r"unknown task 'mnist'.*'smnist5k'"):
-        resolve_config(task="mnist")
+        resolve_config(preset_name="mnist")
 
 
 def test_parse_override():
@@ -86,3 +86,13 @@ def test_parse_override():
 def test_missing_config_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         resolve_config(str(tmp_path / "nope.yaml"))
+
+
+def test_old_task_key_still_works_with_a_warning(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("task: shd\nepochs: 3\n")
+    with pytest.warns(FutureWarning, match="'task' is now 'preset'"):
+        config = resolve_config(str(path))
+    assert config.preset == "shd" and config.data.task == "shd" and config.epochs == 3
+    with pytest.warns(FutureWarning, match="--set task=gsc"):
+        assert resolve_config(overrides=["task=gsc"]).preset == "gsc"

@@ -397,7 +397,7 @@ def load_model_and_data(source: str, overrides: list[str], split: str = "test"):
     if path.suffix in (".yaml", ".yml"):
         config = resolve_config(config_file=str(path), overrides=overrides)
     elif source in PRESETS:
-        config = resolve_config(task=source, overrides=overrides)
+        config = resolve_config(preset_name=source, overrides=overrides)
     else:
         raise FileNotFoundError(f"expected a checkpoint (.pt or run folder), a YAML config or a task name "
                                 f"({', '.join(sorted(PRESETS))}); got {source!r}")

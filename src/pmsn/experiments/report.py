@@ -90,7 +90,7 @@ def run_summary(run_dir: Path, root: Path) -> dict:
     with (run_dir / "metrics.csv").open() as handle:
         history = list(csv.DictReader(handle))
     model, data = config.get("model", {}), config.get("data", {})
-    task = config.get("task") or data.get("task", "?")
+    task = config.get("preset") or config.get("task") or data.get("task", "?")
     key = (data.get("task", task), model.get("name"), model.get("neuron"))
     paper = PAPER_ACCURACY.get(key)
     best = max((float(row["test_acc"]) for row in history), default=float("nan"))

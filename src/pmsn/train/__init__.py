@@ -1,7 +1,7 @@
 """Training and evaluation: ``pmsn train`` / ``pmsn eval`` and their Python API.
 
     from pmsn.train import resolve_config, train, evaluate_checkpoint
-    config = resolve_config(task="smnist5k", overrides=["epochs=2"])
+    config = resolve_config(preset_name="smnist5k", overrides=["epochs=2"])
     result = train(config)                      # RunResult: run_dir, best/final test accuracy, wall time
     evaluate_checkpoint(result.run_dir / "best.pt")
     model, config, checkpoint = load_run(result.run_dir)    # the trained network, rebuilt from its checkpoint

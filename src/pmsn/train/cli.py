@@ -38,6 +38,8 @@ def register(subparsers) -> None:
     train.add_argument("--stop-after", type=positive_int, metavar="EPOCHS",
                        help="stop once this many epochs are done (resume later with --resume)")
     train.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch, for logs)")
+    train.add_argument("--print-config", action="store_true",
+                       help="print the resolved config as YAML (a valid --config file) and exit without training")
     train.set_defaults(func=_train)
 
     evaluate = subparsers.add_parser("eval", help="evaluate a training checkpoint on its task's test split",
@@ -89,7 +91,9 @@ def _flags(args) -> dict:
 
 
 def _train(args) -> int:
-    from pmsn.train.config import resolve_config
+    import yaml
+
+    from pmsn.train.config import config_to_dict, resolve_config
     from pmsn.train.loop import resume_config, train
 
     if args.resume is not None and (args.task or args.config):
@@ -101,6 +105,9 @@ def _train(args) -> int:
         config = resume_config(args.resume, args.overrides, _flags(args))
     else:
         config = resolve_config(args.config, args.task, _flags(args), args.overrides)
+    if args.print_config:
+        print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
+        return 0
     train(config, resume=args.resume, quiet=args.quiet, stop_after=args.stop_after, overwrite=args.overwrite)
     return 0
 

@@ -14,6 +14,7 @@ import inspect
 import math
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -95,7 +96,7 @@ class ScheduleConfig:
 
 @dataclass
 class TrainConfig:
-    task: str = "smnist5k"  # the preset the config starts from (pmsn.train.presets); data.task is the data set
+    preset: str = "smnist5k"  # the preset the config starts from (pmsn.train.presets); data.task is the data set
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -114,7 +115,7 @@ class TrainConfig:
     amp: bool = False  # bf16 autocast on CUDA
     threads: Optional[int] = _at_least(1, 1)  # torch intra-op threads on CPU (None: torch's choice); see the README on why 1
     out: str = "runs"  # root of run folders
-    name: Optional[str] = None  # run folder name (default: <task>-<model>-<neuron>-<timestamp>)
+    name: Optional[str] = None  # run folder name (default: <preset>-<model>-<neuron>-<timestamp>)
     log_every: int = _at_least(1, 50)  # optimiser steps between rows of steps.csv
     note: str = ""  # free text kept with the run (e.g. the paper table row)
 
@@ -335,32 +336,42 @@ def save_yaml(data: dict, path: Path) -> None:
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
-def preset(task: str) -> dict:
-    """The full config dict of ``task``: the defaults with the task's preset layered on top."""
-    if task not in PRESETS:
-        raise ValueError(f"unknown task {task!r}; expected one of {sorted(PRESETS)}")
-    data_task = PRESETS[task].get("data", {}).get("task", task)
-    merged = _merge_layer(config_to_dict(TrainConfig()), deep_merge({"data": {"task": data_task}}, PRESETS[task]))
-    merged["task"] = task
+def preset(name: str) -> dict:
+    """The full config dict of the preset ``name``: the defaults with the preset layered on top."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown task {name!r}; expected one of {sorted(PRESETS)}")
+    data_task = PRESETS[name].get("data", {}).get("task", name)
+    merged = _merge_layer(config_to_dict(TrainConfig()), deep_merge({"data": {"task": data_task}}, PRESETS[name]))
+    merged["preset"] = name
     return merged
 
 
-def resolve_config(config_file: str | None = None, task: str | None = None, flags: dict | None = None,
+def _renamed_keys(data: dict, source: str) -> dict:
+    """Accept the top-level key ``task`` (renamed ``preset``; data.task names the data set) with a warning."""
+    if "task" not in data:
+        return data
+    warnings.warn(f"{source}: the config key 'task' is now 'preset' (data.task is the data set); "
+                  "rename it, the old key will be removed", FutureWarning, stacklevel=3)
+    data = {("preset" if key == "task" else key): value for key, value in data.items()}
+    return data
+
+
+def resolve_config(config_file: str | None = None, preset_name: str | None = None, flags: dict | None = None,
                    overrides: list[str] = (), base: dict | None = None) -> TrainConfig:
-    """Combine defaults, the task preset, a YAML file, command-line flags and ``--set`` overrides.
+    """Combine defaults, the preset (``--task``), a YAML file, command-line flags and ``--set`` overrides.
 
     ``base`` (e.g. the config stored in a checkpoint) replaces defaults + preset when given.
     """
-    file_data = load_yaml(config_file) if config_file else {}
+    file_data = _renamed_keys(load_yaml(config_file), f"config file {config_file!r}") if config_file else {}
     if base is None:
-        task = task or file_data.get("task") or TrainConfig().task
-        merged = _merge_layer(preset(task), file_data)
-        merged["task"] = task
+        preset_name = preset_name or file_data.get("preset") or TrainConfig().preset
+        merged = _merge_layer(preset(preset_name), file_data)
+        merged["preset"] = preset_name
     else:
-        merged = _merge_layer(base, file_data)
+        merged = _merge_layer(_renamed_keys(base, "stored config"), file_data)
     merged = _merge_layer(merged, flags or {})
     for text in overrides:
-        merged = _merge_layer(merged, parse_override(text))
+        merged = _merge_layer(merged, _renamed_keys(parse_override(text), f"--set {text}"))
     config = config_from_dict(merged)
     check_names(config)
     return config

@@ -188,7 +188,7 @@ def check_run_dir(config: TrainConfig, overwrite: bool = False) -> None:
 
 
 def _new_run_dir(config: TrainConfig, overwrite: bool) -> Path:
-    name = config.name or (f"{config.task}-{config.model.name}-{config.model.neuron}-"
+    name = config.name or (f"{config.preset}-{config.model.name}-{config.model.neuron}-"
                            f"{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     run_dir = Path(config.out) / name
     suffix = 1
@@ -287,7 +287,7 @@ def _train(config, resume, quiet, stop_after, show_progress, overwrite, device, 
             np.save(run_dir / "permutation.npy", np.asarray(base.permutation))
         records = RunRecords(run_dir, resume_step=start_epoch * len(train_loader) if checkpoint else None)
         parameters = sum(p.numel() for p in model.parameters())
-        say(f"pmsn train: {config.task} ({len(datasets['train'])} train / {len(datasets['test'])} test), "
+        say(f"pmsn train: {config.preset} ({len(datasets['train'])} train / {len(datasets['test'])} test), "
             f"model {config.model.name} neuron {config.model.neuron} ({parameters:,} parameters), {config.epochs} "
             f"epochs x {len(train_loader)} steps, batch {config.batch_size}"
             f"{f' x {context.world_size} ranks' if context.distributed else ''}, device {device}, run {run_dir}"
