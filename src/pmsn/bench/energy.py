@@ -22,8 +22,6 @@ Two entry points:
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ import torch
 from torch import nn
 
 from pmsn.arguments import non_negative_int, positive_int
+from pmsn.tables import markdown_table, write_csv
 
 E_AC_PJ = 0.9  # energy of one 32-bit float accumulate, 45 nm (Horowitz 2014), picojoule
 E_MAC_PJ = 4.6  # energy of one 32-bit float multiply-accumulate, picojoule
@@ -345,31 +344,9 @@ COLUMNS = ("layer", "kind", "neurons", "firing_rate", "input", "input_rate", "sy
            "neuronal_ac", "neuronal_mac", "energy_pj", "energy_nj_per_sample")
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def energy_rows(result: dict) -> list[dict]:
-    """Table rows (strings) of a ``measure_energy`` result, the total last."""
-    return [{column: _cell(row.get(column)) for column in COLUMNS} for row in result["layers"] + [result["total"]]]
-
-
-def csv_text(rows: list[dict], columns=COLUMNS) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def markdown_table(rows: list[dict], columns=COLUMNS) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(row.get(column, "")) for column in columns) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    """Table rows of a ``measure_energy`` result (the columns of ``COLUMNS``), the total last."""
+    return [{column: row.get(column) for column in COLUMNS} for row in result["layers"] + [result["total"]]]
 
 
 def table2_markdown() -> str:
@@ -422,12 +399,12 @@ def _run(args) -> int:
     title = (f"Energy of {config.model.name} ({config.model.neuron}) on {config.data.task}: {result['samples']} "
              f"samples, T = {result['steps']}; E_AC = {E_AC_PJ} pJ, E_MAC = {E_MAC_PJ} pJ; counts per step per "
              f"sample, energy per step (pJ) and per sample (nJ).")
-    table = markdown_table(rows)
+    table = markdown_table(rows, COLUMNS)
     print(title)
     print(table, end="")
     if args.out:
         out = Path(args.out)
-        atomic_write_text(out / "energy.csv", csv_text(rows))
+        write_csv(out / "energy.csv", rows, COLUMNS)
         atomic_write_text(out / "energy.md", f"{title}\n\n{table}\nTC-LIF Table 2 check:\n\n{table2_markdown()}")
         print(f"wrote {out / 'energy.csv'} and {out / 'energy.md'}")
     return 0
@@ -454,4 +431,4 @@ def register(subparsers) -> None:
 
 __all__ = ["E_AC_PJ", "E_MAC_PJ", "Operations", "NeuronCost", "LayerSpec", "layer_operations", "network_energy",
            "tclif_table2_layers", "TCLIF_TABLE2", "neuron_cost_by_name", "neuron_cost", "neuron_kind",
-           "measure_energy", "energy_rows", "markdown_table", "csv_text", "table2_markdown", "load_model_and_data"]
+           "measure_energy", "energy_rows", "table2_markdown", "load_model_and_data"]

@@ -20,7 +20,6 @@ start-up: the command re-executes itself once with them set (``--malloc-env``), 
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib.metadata
 import io
 import json
@@ -36,6 +35,7 @@ import torch
 from torch import nn
 
 from pmsn.arguments import non_negative_int, positive_float, positive_int
+from pmsn.tables import format_value, write_csv
 from pmsn.bench.memory import PeakMemory, run_json_subprocess
 from pmsn.neurons import build_neuron
 from pmsn.io import atomic_write_bytes
@@ -376,12 +376,6 @@ def result_rows(cells: list[Cell], config: BenchConfig) -> list[dict]:
     return rows
 
 
-def _fmt(value, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
 def format_table(rows: list[dict]) -> str:
     """Plain-text table, one block per T: median times, ratios to the reference LIF and PSN, peak memory."""
     if not rows:
@@ -393,22 +387,13 @@ def format_table(rows: list[dict]) -> str:
     for steps in sorted({row["T"] for row in rows}):
         lines += ["", f"T = {steps}", header, "-" * len(header)]
         for row in (r for r in rows if r["T"] == steps):
-            lines.append(
-                f"{row['label']:<20} {row['path']:<7} {_fmt(row['train_ms']):>9} {_fmt(row['train_vs_ref_lif'], 2):>8} "
-                f"{_fmt(row['train_vs_ref_psn'], 2):>8} {_fmt(row['infer_ms']):>9} "
-                f"{_fmt(row['infer_vs_ref_lif'], 2):>8} {_fmt(row['infer_vs_ref_psn'], 2):>8} "
-                f"{_fmt(row['train_peak_mib'], 0):>9} {_fmt(row['infer_peak_mib'], 0):>9}  "
-                f"{'' if row['status'] == 'ok' else row['status']}")
+            cells = [format_value(row[key], decimals) for key, decimals in (
+                ("train_ms", 1), ("train_vs_ref_lif", 2), ("train_vs_ref_psn", 2), ("infer_ms", 1),
+                ("infer_vs_ref_lif", 2), ("infer_vs_ref_psn", 2), ("train_peak_mib", 0), ("infer_peak_mib", 0))]
+            lines.append(f"{row['label']:<20} {row['path']:<7} " + " ".join(
+                f"{cell:>{width}}" for cell, width in zip(cells, (9, 8, 8, 9, 8, 8, 9, 9)))
+                + f"  {'' if row['status'] == 'ok' else row['status']}")
     return "\n".join(lines[1:])
-
-
-def write_csv(rows: list[dict], path: Path) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: ("" if row[key] is None else row[key]) for key in CSV_FIELDS})
-    atomic_write_bytes(Path(path), buffer.getvalue().encode())
 
 
 def write_plot(rows: list[dict], path: Path, title: str) -> None:
@@ -486,7 +471,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"ratios: time / time of {rows[0]['ref_lif']} and of {rows[0]['ref_psn']} at the same T (< 1 = faster)")
     print(format_table(rows))
     out = Path(args.out)
-    write_csv(rows, out / "speed.csv")
+    write_csv(out / "speed.csv", rows, CSV_FIELDS)
     write_plot(rows, out / "speed.png", title)
     print(f"\nwrote {out / 'speed.csv'} and {out / 'speed.png'}")
     return 0

@@ -30,9 +30,10 @@ import torch
 from pmsn.experiments.gradients import (TABLE7, autograd_jacobian_norm, comparison_neurons, gradient_through_time,
                                         tclif_gradient_norm)
 from pmsn.experiments.sweep import (SMOKE, SMOKE_OVERRIDES, Row, Setting, accuracy_figure, accuracy_markdown,
-                                    markdown_table, run_sweep, summarise, write_csv)
-from pmsn.plot.figures import pyplot, save_figure
+                                    run_sweep, summarise)
 from pmsn.io import atomic_write_text
+from pmsn.plot.figures import pyplot, save_figure
+from pmsn.tables import markdown_table, write_csv
 
 
 @dataclass

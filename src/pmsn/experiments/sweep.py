@@ -8,9 +8,6 @@ time per epoch.
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -18,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from pmsn.io import atomic_write_text
+from pmsn.tables import markdown_table
 
 
 @dataclass(frozen=True)
@@ -142,35 +139,6 @@ def summarise(rows: list[Row], results: list[dict]) -> list[dict]:
 
 
 # --- output -------------------------------------------------------------------------------------------------------
-
-def _format(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1e4:
-        return f"{value:,}"
-    return str(value)
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buffer.getvalue())
-
-
-def markdown_table(rows: list[dict], columns: list[str] | None = None, headers: dict | None = None) -> str:
-    if not rows:
-        return "(no rows)\n"
-    columns = columns or list(dict.fromkeys(key for row in rows for key in row))
-    headers = headers or {}
-    lines = ["| " + " | ".join(headers.get(c, c) for c in columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_format(row.get(c)) for c in columns) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
 
 def accuracy_markdown(summary: list[dict], value_columns: list[str]) -> str:
     """The summary as a Markdown table: values, accuracy mean ± std (seeds), s/epoch, params, paper."""

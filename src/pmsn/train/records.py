@@ -12,18 +12,11 @@ import io
 from pathlib import Path
 
 from pmsn.io import atomic_write_bytes, atomic_write_text
+from pmsn.tables import csv_text
 
 EPOCH_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "best_test_acc", "lr", "epoch_seconds",
                 "train_samples_per_s", "wall_seconds")
 STEP_FIELDS = ("step", "epoch", "loss", "acc", "lr", "samples_per_s")
-
-
-def _csv_text(fields, rows) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 class RunRecords:
@@ -36,7 +29,7 @@ class RunRecords:
         if resume_step is not None and self.steps_path.exists():  # keep the rows logged up to the checkpoint
             with self.steps_path.open() as handle:
                 kept = [row for row in csv.DictReader(handle) if int(row["step"]) <= resume_step]
-        atomic_write_text(self.steps_path, _csv_text(STEP_FIELDS, kept))
+        atomic_write_text(self.steps_path, csv_text(kept, STEP_FIELDS))
         self.tensorboard = _tensorboard_writer(self.run_dir)
 
     def step(self, row: dict) -> None:
@@ -47,7 +40,7 @@ class RunRecords:
                 self.tensorboard.add_scalar(f"step/{key}", row[key], row["step"])
 
     def epoch(self, history: list[dict]) -> None:
-        atomic_write_text(self.run_dir / "metrics.csv", _csv_text(EPOCH_FIELDS, history))
+        atomic_write_text(self.run_dir / "metrics.csv", csv_text(history, EPOCH_FIELDS))
         plot_curves(history, self.run_dir / "curves.png")
         if self.tensorboard is not None:
             row = history[-1]
