@@ -16,8 +16,8 @@ import time
 
 import torch
 
+from pmsn.bench.candidates import neuron_path
 from pmsn.bench.memory import MIB, PeakMemory, process_peak_rss_bytes
-from pmsn.bench.speed import neuron_path
 from pmsn.neurons import PMSN
 
 

@@ -10,9 +10,11 @@ import csv
 import pytest
 import torch
 
-from pmsn.bench import speed
+from pmsn.bench import malloc_env, speed, timing
+from pmsn.bench.candidates import candidates
 from pmsn.bench.memory import PeakMemory
-from pmsn.bench.speed import CSV_FIELDS, BenchConfig, Cell, candidates, result_rows, run_bench
+from pmsn.bench.speed import CSV_FIELDS, result_rows
+from pmsn.bench.timing import BenchConfig, Cell, run_bench
 from pmsn.cli import main
 from pmsn.tables import write_csv
 
@@ -98,11 +100,11 @@ def test_estimate_from_the_previous_T_scales_with_the_time_power():
     config = BenchConfig(repeats=4, warmup=1, max_seconds=10.0)
     linear = _cell("lif", 100, [0.1], [0.1])  # 0.2 s per call pair
     quadratic = _cell("psn", 100, [0.1], [0.1])
-    assert speed._skip_estimate(linear, 200, config) == ""  # 0.2 * 2 * 5 = 2 s
-    assert speed._skip_estimate(quadratic, 200, config) == ""  # 0.2 * 4 * 5 = 4 s
-    assert speed._skip_estimate(quadratic, 400, config).startswith("skipped: estimated 16 s")
-    assert speed._skip_estimate(linear, 1600, config).startswith("skipped: estimated 16 s")
-    assert speed._skip_estimate(None, 100, config) == ""
+    assert timing._skip_estimate(linear, 200, config) == ""  # 0.2 * 2 * 5 = 2 s
+    assert timing._skip_estimate(quadratic, 200, config) == ""  # 0.2 * 4 * 5 = 4 s
+    assert timing._skip_estimate(quadratic, 400, config).startswith("skipped: estimated 16 s")
+    assert timing._skip_estimate(linear, 1600, config).startswith("skipped: estimated 16 s")
+    assert timing._skip_estimate(None, 100, config) == ""
 
 
 @pytest.mark.parametrize("change, message", [
@@ -138,8 +140,8 @@ def test_memory_subprocess_measures_each_cell(tmp_path):
 
 
 def test_malloc_env_warns_instead_of_reexecuting_a_host_program(monkeypatch):
-    for key in speed.BENCH_MALLOC_ENV:
+    for key in malloc_env.BENCH_MALLOC_ENV:
         monkeypatch.delenv(key, raising=False)
     messages = []
-    speed.ensure_malloc_env("reexec", log=messages.append)  # pytest's argv is not the bench: must not exec
+    malloc_env.ensure_malloc_env("reexec", log=messages.append)  # pytest's argv is not the bench: must not exec
     assert len(messages) == 1 and "MALLOC_MMAP_THRESHOLD_" in messages[0]

@@ -13,6 +13,11 @@ default malloc settings (``run_json_subprocess``), not in the benchmark process,
 purpose. Where ``clear_refs`` cannot be written the fallback is ``ru_maxrss`` minus the RSS at the start,
 which is right in a fresh process as long as nothing earlier peaked higher (``method`` says which was used).
 CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``, minus the memory allocated before.
+
+For ``pmsn bench speed`` (``measure_peaks``, ``measure_in_subprocesses``): one fresh process per neuron,
+``python -m pmsn.bench.memory`` with the neuron's name, its T values and the input sizes as JSON on stdin,
+measures the peak of one train step and one inference call at each T (after a warm-up call of each) and prints
+the results as one JSON line.
 """
 
 from __future__ import annotations
@@ -26,8 +31,14 @@ import re
 import resource
 import subprocess
 import sys
+from typing import TYPE_CHECKING, Callable
 
 import torch
+
+from pmsn.bench.candidates import DTYPES, Candidate, candidates, inference, make_inputs, train_step
+
+if TYPE_CHECKING:
+    from pmsn.bench.timing import BenchConfig, Cell
 
 _STATUS = "/proc/self/status"
 _CLEAR_REFS = "/proc/self/clear_refs"
@@ -131,4 +142,62 @@ def run_json_subprocess(module: str, payload: dict, timeout: float | None = None
     return json.loads(lines[-1])
 
 
-__all__ = ["PeakMemory", "current_rss_bytes", "process_peak_rss_bytes", "reset_peak_rss", "release_free_memory", "run_json_subprocess", "MIB"]
+def measure_peaks(module, candidate: Candidate, x, weights) -> tuple[float | None, float | None, str]:
+    """(train MiB, inference MiB, method): peak memory of one call of each after a warm-up call of each."""
+    peaks = []
+    for run in (lambda: train_step(module, x, weights), lambda: inference(module, x)):
+        candidate.prepare(module, x)
+        run()  # warm-up: lazy initialisation and one-time allocations are not the neuron's working memory
+        candidate.prepare(module, x)
+        with PeakMemory(x.device) as peak:
+            run()
+        peaks.append(peak)
+    candidate.prepare(module, x)
+    return peaks[0].mib, peaks[1].mib, peaks[0].method
+
+
+def measure_in_subprocesses(cells: list["Cell"], config: "BenchConfig", log: Callable[[str], None]) -> None:
+    """Fill in the peaks of the timed cells: one fresh process per neuron measures its cells in increasing T."""
+    by_name: dict[str, list[Cell]] = {}
+    for cell in cells:
+        if cell.ok:
+            by_name.setdefault(cell.candidate.name, []).append(cell)
+    for name, own in by_name.items():
+        log(f"peak memory: {name} (fresh process)")
+        payload = {"name": name, "steps": [cell.steps for cell in own], "batch": config.batch,
+                   "channels": config.channels, "dtype": config.dtype, "device": config.device,
+                   "threads": torch.get_num_threads(), "seed": config.seed}
+        budget = 60.0 + sum(4 * (cell.median_ms("train") + cell.median_ms("infer")) / 1000.0 for cell in own)
+        try:
+            result = run_json_subprocess("pmsn.bench.memory", payload, timeout=budget)
+        except RuntimeError as error:
+            log(f"  {error}")
+            continue
+        for cell, measured in zip(own, result["cells"]):
+            cell.train_peak_mib, cell.infer_peak_mib = measured["train_mib"], measured["infer_mib"]
+            cell.memory_method = measured["method"]
+
+
+def _memory_child() -> None:
+    """Entry of the fresh process: measure the cells of one neuron given as JSON on stdin, print JSON."""
+    payload = json.loads(sys.stdin.read())
+    torch.set_num_threads(payload["threads"])
+    torch.set_flush_denormal(True)
+    candidate = candidates()[payload["name"]]
+    device, dtype = torch.device(payload["device"]), DTYPES[payload["dtype"]]
+    results = []
+    for steps in payload["steps"]:
+        x, weights = make_inputs(steps, payload["batch"], payload["channels"], dtype, device, payload["seed"])
+        torch.manual_seed(payload["seed"])
+        module = candidate.build(steps, payload["channels"]).to(device=device, dtype=dtype)
+        train_mib, infer_mib, method = measure_peaks(module, candidate, x, weights)
+        results.append({"T": steps, "train_mib": train_mib, "infer_mib": infer_mib, "method": method})
+        del module, x, weights
+    print(json.dumps({"cells": results}))
+
+
+__all__ = ["PeakMemory", "current_rss_bytes", "process_peak_rss_bytes", "reset_peak_rss", "release_free_memory",
+           "run_json_subprocess", "MIB", "measure_peaks", "measure_in_subprocesses"]
+
+if __name__ == "__main__":
+    _memory_child()

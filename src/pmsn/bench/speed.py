@@ -4,17 +4,12 @@
     pmsn bench speed --T 256 1024 --neurons pmsn sj_lif --out bench_out/speed
 
 One process times every neuron of this package and SpikingJelly's ``LIFNode`` (multi-step, tau 2), ``PSN``
-and ``SlidingPSN`` (k 32) as outside baselines, on the same input, thread count and flush-denormal setting.
-Train step = forward + backward of ``(spikes * w).sum()`` with gradients to the input and every parameter;
-inference = forward under ``torch.no_grad``. After one warm-up call per neuron, the repeats go round-robin over
-the neurons (the starting neuron rotates each repeat) so that machine noise hits every neuron alike; the
-table reports medians. Peak memory is measured afterwards, per neuron, in a fresh process
-(``pmsn.bench.memory``). Writes ``speed.csv`` and ``speed.png`` (time vs T, log-log, train and inference).
-
-glibc returns large freed blocks to the system and faults them in again on the next call, which would make
-every full-size tensor cost page faults; the bench therefore runs with ``MALLOC_MMAP_THRESHOLD_``,
-``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_TOP_PAD_`` set (``BENCH_MALLOC_ENV``), which glibc reads only at
-start-up: the command re-executes itself once with them set (``--malloc-env``), the same for every neuron.
+and ``SlidingPSN`` (k 32) as outside baselines (``pmsn.bench.candidates``), on the same input, thread count and
+flush-denormal setting, interleaved over the neurons (``pmsn.bench.timing``); the table reports medians. Peak
+memory is measured afterwards, per neuron, in a fresh process (``pmsn.bench.memory``). The command runs with
+glibc's ``MALLOC_*`` settings of ``pmsn.bench.malloc_env`` (it re-executes itself once, ``--malloc-env``).
+This module is the command and its output: ``speed.csv`` and ``speed.png`` (time vs T, log-log, train and
+inference).
 """
 
 from __future__ import annotations
@@ -22,325 +17,20 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import io
-import json
-import os
-import statistics
-import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
-from torch import nn
 
 from pmsn.arguments import non_negative_int, positive_float, positive_int
-from pmsn.tables import format_value, write_csv
-from pmsn.bench.memory import PeakMemory, run_json_subprocess
-from pmsn.neurons import build_neuron
+from pmsn.bench.candidates import DTYPES, candidates, spikingjelly_status
+from pmsn.bench.malloc_env import ensure_malloc_env, malloc_description
+from pmsn.bench.timing import DEFAULT_STEPS, BenchConfig, Cell, run_bench
 from pmsn.io import atomic_write_bytes
-from pmsn.neurons.pmsn import PATHS as PMSN_PATHS
-
-DEFAULT_STEPS = (32, 256, 1024, 4096)
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-# Keep freed memory in the heap (no munmap/trim, large blocks from the heap): set before the process starts.
-BENCH_MALLOC_ENV = {
-    "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
-    "MALLOC_TRIM_THRESHOLD_": str(1 << 34),
-    "MALLOC_TOP_PAD_": str(1 << 28),
-}
-_REEXEC_MARK = "PMSN_BENCH_REEXEC"
-SPIKINGJELLY_HINT = "pip install --no-deps spikingjelly loguru"
+from pmsn.tables import format_value, write_csv
 
 CSV_FIELDS = ("neuron", "label", "family", "path", "T", "batch", "channels", "dtype", "device", "threads", "repeats",
               "train_ms", "infer_ms", "ref_lif", "train_vs_ref_lif", "infer_vs_ref_lif", "ref_psn",
               "train_vs_ref_psn", "infer_vs_ref_psn", "train_peak_mib", "infer_peak_mib", "memory_method", "status")
-
-
-# ------------------------------------------------------------------------------------------------ the neurons
-@dataclass(frozen=True)
-class Candidate:
-    """One neuron of the comparison: ``build(T, channels)`` → module; cost grows like ``T ** time_power``."""
-
-    name: str
-    label: str
-    family: str  # "pmsn" (this package) or "spikingjelly"
-    build: Callable[[int, int], nn.Module]
-    time_power: int = 1  # 2 for the dense T×T time mixing of the PSN family
-    reset: Callable[[nn.Module], None] | None = None  # stateful modules are reset before every call
-
-
-def spikingjelly_status() -> tuple[object | None, str]:
-    """``(spikingjelly.activation_based, "")`` when importable, else ``(None, why not)``."""
-    try:
-        from spikingjelly import activation_based
-        from spikingjelly.activation_based import functional, neuron  # noqa: F401  (the submodules used below)
-    except Exception as error:  # ImportError, or a missing dependency of spikingjelly (e.g. loguru)
-        return None, f"SpikingJelly not importable ({type(error).__name__}: {error}); install: {SPIKINGJELLY_HINT}"
-    return activation_based, ""
-
-
-def _pmsn_factory(name: str, **kwargs) -> Callable[[int, int], nn.Module]:
-    return lambda steps, channels: build_neuron(name, channels, T=steps, **kwargs)
-
-
-def candidates() -> dict[str, Candidate]:
-    """Every neuron the bench knows, by CLI name (SpikingJelly ones only when it is importable)."""
-    table = [
-        Candidate("lif", "LIF", "pmsn", _pmsn_factory("lif")),
-        Candidate("plif", "PLIF", "pmsn", _pmsn_factory("plif")),
-        Candidate("alif", "ALIF", "pmsn", _pmsn_factory("alif")),
-        Candidate("tclif", "TC-LIF", "pmsn", _pmsn_factory("tclif")),
-        Candidate("psn", "PSN", "pmsn", _pmsn_factory("psn"), time_power=2),
-        Candidate("masked_psn", "masked PSN k=32", "pmsn", _pmsn_factory("masked_psn", mask_lambda=1.0),
-                  time_power=2),
-        Candidate("sliding_psn", "sliding PSN k=32", "pmsn", _pmsn_factory("sliding_psn", order=32), time_power=2),
-        Candidate("pmsn", "PMSN n=5", "pmsn", _pmsn_factory("pmsn", compartments=5)),
-    ]
-    for path in PMSN_PATHS:  # forced paths (fft, fused, chunked when the neuron has it); "fused" is the CPU default
-        if path != "fused":
-            table.append(Candidate(f"pmsn_{path}", f"PMSN n=5 {path}", "pmsn",
-                                   _pmsn_factory("pmsn", compartments=5, path=path)))
-    sj, _ = spikingjelly_status()
-    if sj is not None:
-        reset = sj.functional.reset_net
-        table += [
-            Candidate("sj_lif", "SJ LIFNode", "spikingjelly",
-                      lambda steps, channels: sj.neuron.LIFNode(tau=2.0, step_mode="m"), reset=reset),
-            Candidate("sj_psn", "SJ PSN", "spikingjelly", lambda steps, channels: sj.neuron.PSN(T=steps),
-                      time_power=2, reset=reset),
-            Candidate("sj_sliding_psn", "SJ SlidingPSN k=32", "spikingjelly",
-                      lambda steps, channels: sj.neuron.SlidingPSN(k=32, step_mode="m"), time_power=2, reset=reset),
-        ]
-    return {candidate.name: candidate for candidate in table}
-
-
-def neuron_path(module: nn.Module, x: torch.Tensor) -> str:
-    """The PMSN path (fused / fft / chunked) this module takes for ``x``; ``""`` for other neurons."""
-    choose = getattr(module, "chosen_path", None)
-    return choose(x) if choose is not None else ""
-
-
-# ------------------------------------------------------------------------------------------------ one call
-def _prepare(module: nn.Module, candidate: Candidate, x: torch.Tensor) -> None:
-    if candidate.reset is not None:
-        candidate.reset(module)
-    module.zero_grad(set_to_none=True)
-    x.grad = None
-
-
-def train_step(module: nn.Module, x: torch.Tensor, weights: torch.Tensor) -> None:
-    """Forward + backward of ``(spikes * w).sum()``: gradients to ``x`` (requires grad) and every parameter."""
-    (module(x) * weights).sum().backward()
-
-
-def inference(module: nn.Module, x: torch.Tensor) -> None:
-    with torch.no_grad():
-        module(x)
-
-
-def _timed(device: torch.device, call: Callable[[], None]) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    call()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
-
-
-def measure_peaks(module, candidate, x, weights) -> tuple[float | None, float | None, str]:
-    """(train MiB, inference MiB, method): peak memory of one call of each after a warm-up call of each."""
-    peaks = []
-    for run in (lambda: train_step(module, x, weights), lambda: inference(module, x)):
-        _prepare(module, candidate, x)
-        run()  # warm-up: lazy initialisation and one-time allocations are not the neuron's working memory
-        _prepare(module, candidate, x)
-        with PeakMemory(x.device) as peak:
-            run()
-        peaks.append(peak)
-    _prepare(module, candidate, x)
-    return peaks[0].mib, peaks[1].mib, peaks[0].method
-
-
-# ------------------------------------------------------------------------------------------------ the bench
-@dataclass
-class BenchConfig:
-    steps: tuple[int, ...] = DEFAULT_STEPS
-    batch: int = 64
-    channels: int = 256
-    neurons: tuple[str, ...] | None = None  # None: all
-    repeats: int = 5
-    warmup: int = 1
-    threads: int | None = None
-    dtype: str = "float32"
-    device: str = "cpu"
-    max_seconds: float = 60.0  # per cell (neuron, T): the repeats of train + inference
-    memory: str = "auto"  # "subprocess" (CPU default), "inprocess" (CUDA default), "off"
-    seed: int = 0
-
-
-@dataclass
-class Cell:
-    candidate: Candidate
-    steps: int
-    path: str = ""
-    train_s: list[float] = field(default_factory=list)
-    infer_s: list[float] = field(default_factory=list)
-    train_peak_mib: float | None = None
-    infer_peak_mib: float | None = None
-    memory_method: str = ""
-    status: str = "ok"
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def median_ms(self, which: str) -> float | None:
-        times = self.train_s if which == "train" else self.infer_s
-        return 1000.0 * statistics.median(times) if self.ok and times else None
-
-
-def validate_config(config: BenchConfig, known: dict[str, Candidate]) -> tuple[str, ...]:
-    """Check the settings; return the neuron names to run."""
-    for name, value in (("batch", config.batch), ("channels", config.channels), ("repeats", config.repeats)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"--{name} must be a positive integer, got {value!r}")
-    if not config.steps or any(not isinstance(t, int) or t < 1 for t in config.steps):
-        raise ValueError(f"--T must be one or more positive integers, got {config.steps!r}")
-    if config.warmup < 0 or not config.max_seconds > 0:
-        raise ValueError(f"--warmup must be >= 0 and --max-seconds > 0, got {config.warmup}, {config.max_seconds}")
-    if config.dtype not in DTYPES:
-        raise ValueError(f"--dtype must be one of {sorted(DTYPES)}, got {config.dtype!r}")
-    if config.memory not in ("auto", "subprocess", "inprocess", "off"):
-        raise ValueError(f"--memory must be auto, subprocess, inprocess or off, got {config.memory!r}")
-    device = torch.device(config.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {config.device}: CUDA is not available here")
-    names = tuple(known) if config.neurons is None else tuple(config.neurons)
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        hint = "" if spikingjelly_status()[0] is not None else f" ({spikingjelly_status()[1]})"
-        raise ValueError(f"unknown neuron(s) {unknown}; expected some of {sorted(known)}{hint}")
-    return names
-
-
-def _skip_estimate(previous: Cell | None, steps: int, config: BenchConfig) -> str:
-    """Why a cell is skipped before it starts ("" to run it): its estimate from the previous T is too long."""
-    if previous is None:
-        return ""
-    if not previous.ok:
-        return f"skipped: {previous.status.split(': ', 1)[-1]} at T={previous.steps}"
-    per_call = (previous.median_ms("train") + previous.median_ms("infer")) / 1000.0
-    estimate = per_call * (steps / previous.steps) ** previous.candidate.time_power * (config.repeats + config.warmup)
-    if estimate > config.max_seconds:
-        return f"skipped: estimated {estimate:.0f} s > --max-seconds {config.max_seconds:g}"
-    return ""
-
-
-def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> list[Cell]:
-    """Time every (neuron, T) cell, interleaved over the neurons within each repeat; then measure peak memory."""
-    known = candidates()
-    names = validate_config(config, known)
-    device, dtype = torch.device(config.device), DTYPES[config.dtype]
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    torch.set_flush_denormal(True)
-    memory_mode = config.memory if config.memory != "auto" else ("inprocess" if device.type == "cuda" else "subprocess")
-
-    cells: list[Cell] = []
-    last: dict[str, Cell] = {}
-    for steps in sorted(set(config.steps)):
-        generator = torch.Generator().manual_seed(config.seed + steps)
-        shape = (steps, config.batch, config.channels)
-        x = torch.randn(shape, generator=generator, dtype=dtype).to(device).requires_grad_(True)
-        weights = torch.randn(shape, generator=generator, dtype=dtype).to(device)
-        running: list[tuple[Cell, nn.Module]] = []
-        for name in names:
-            candidate = known[name]
-            cell = Cell(candidate, steps)
-            cells.append(cell)
-            last[name], previous = cell, last.get(name)
-            cell.status = _skip_estimate(previous, steps, config) or "ok"
-            if not cell.ok:
-                continue
-            try:
-                torch.manual_seed(config.seed)
-                module = candidate.build(steps, config.channels).to(device=device, dtype=dtype)
-                cell.path = neuron_path(module, x)
-                spent = 0.0
-                for _ in range(config.warmup):
-                    _prepare(module, candidate, x)
-                    spent = _timed(device, lambda: train_step(module, x, weights))
-                    _prepare(module, candidate, x)
-                    spent += _timed(device, lambda: inference(module, x))
-            except (RuntimeError, MemoryError) as error:  # out of memory, missing kernel: report, go on
-                cell.status = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
-                continue
-            if spent * config.repeats > config.max_seconds:
-                cell.status = f"skipped: {spent * config.repeats:.0f} s > --max-seconds {config.max_seconds:g}"
-                continue
-            running.append((cell, module))
-        log(f"T={steps}: timing {len(running)} neurons x {config.repeats} repeats")
-        for repeat in range(config.repeats):
-            start = repeat % max(1, len(running))
-            for cell, module in running[start:] + running[:start]:
-                _prepare(module, cell.candidate, x)
-                cell.train_s.append(_timed(device, lambda: train_step(module, x, weights)))
-                _prepare(module, cell.candidate, x)
-                cell.infer_s.append(_timed(device, lambda: inference(module, x)))
-        if memory_mode == "inprocess":
-            for cell, module in running:
-                cell.train_peak_mib, cell.infer_peak_mib, cell.memory_method = measure_peaks(
-                    module, cell.candidate, x, weights)
-        del running, x, weights
-
-    if memory_mode == "subprocess":
-        _measure_memory_in_subprocesses(cells, config, log)
-    return cells
-
-
-def _measure_memory_in_subprocesses(cells: list[Cell], config: BenchConfig, log: Callable[[str], None]) -> None:
-    """One fresh process per neuron measures its cells in increasing T (see ``pmsn.bench.memory``)."""
-    by_name: dict[str, list[Cell]] = {}
-    for cell in cells:
-        if cell.ok:
-            by_name.setdefault(cell.candidate.name, []).append(cell)
-    for name, own in by_name.items():
-        log(f"peak memory: {name} (fresh process)")
-        payload = {"name": name, "steps": [cell.steps for cell in own], "batch": config.batch,
-                   "channels": config.channels, "dtype": config.dtype, "device": config.device,
-                   "threads": torch.get_num_threads(), "seed": config.seed}
-        budget = 60.0 + sum(4 * (cell.median_ms("train") + cell.median_ms("infer")) / 1000.0 for cell in own)
-        try:
-            result = run_json_subprocess("pmsn.bench.speed", payload, timeout=budget)
-        except RuntimeError as error:
-            log(f"  {error}")
-            continue
-        for cell, measured in zip(own, result["cells"]):
-            cell.train_peak_mib, cell.infer_peak_mib = measured["train_mib"], measured["infer_mib"]
-            cell.memory_method = measured["method"]
-
-
-def _memory_child() -> None:
-    """Entry of the fresh process: measure the cells of one neuron given as JSON on stdin, print JSON."""
-    payload = json.loads(sys.stdin.read())
-    torch.set_num_threads(payload["threads"])
-    torch.set_flush_denormal(True)
-    candidate = candidates()[payload["name"]]
-    device, dtype = torch.device(payload["device"]), DTYPES[payload["dtype"]]
-    results = []
-    for steps in payload["steps"]:
-        shape = (steps, payload["batch"], payload["channels"])
-        generator = torch.Generator().manual_seed(payload["seed"] + steps)
-        x = torch.randn(shape, generator=generator, dtype=dtype).to(device).requires_grad_(True)
-        weights = torch.randn(shape, generator=generator, dtype=dtype).to(device)
-        torch.manual_seed(payload["seed"])
-        module = candidate.build(steps, payload["channels"]).to(device=device, dtype=dtype)
-        train_mib, infer_mib, method = measure_peaks(module, candidate, x, weights)
-        results.append({"T": steps, "train_mib": train_mib, "infer_mib": infer_mib, "method": method})
-        del module, x, weights
-    print(json.dumps({"cells": results}))
 
 
 # ------------------------------------------------------------------------------------------------ reporting
@@ -434,26 +124,6 @@ def write_plot(rows: list[dict], path: Path, title: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ the command
-def ensure_malloc_env(mode: str, log: Callable[[str], None] = print) -> None:
-    """Re-execute this command once with ``BENCH_MALLOC_ENV`` set (glibc reads it only at start-up), or warn.
-
-    Re-executes only when the process's own command line is the speed bench (``speed`` among its arguments),
-    never a host program that called the CLI's ``main`` (e.g. pytest).
-    """
-    missing = [key for key in BENCH_MALLOC_ENV if key not in os.environ]
-    if not missing or mode == "ignore":
-        return
-    own_command = "speed" in sys.argv[1:] or Path(sys.argv[0]).name == "speed.py"
-    if mode == "reexec" and own_command and _REEXEC_MARK not in os.environ:
-        env = {**os.environ, **{key: BENCH_MALLOC_ENV[key] for key in missing}, _REEXEC_MARK: "1"}
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
-    settings = " ".join(f"{key}={BENCH_MALLOC_ENV[key]}" for key in missing)
-    log(f"warning: {', '.join(missing)} not set at start-up; timings include page faults of freed memory. "
-        f"Run as: {settings} pmsn bench speed ...")
-
-
 def _run(args: argparse.Namespace) -> int:
     ensure_malloc_env(args.malloc_env)
     config = BenchConfig(steps=tuple(args.steps), batch=args.batch, channels=args.channels,
@@ -464,7 +134,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"SpikingJelly {importlib.metadata.version('spikingjelly')} (baselines sj_*)" if sj else why)
     cells = run_bench(config)
     rows = result_rows(cells, config)
-    malloc = " ".join(f"{key}={os.environ[key]}" for key in BENCH_MALLOC_ENV if key in os.environ) or "glibc defaults"
+    malloc = malloc_description()
     title = (f"B={config.batch}, C={config.channels}, {config.dtype}, {config.device}, "
              f"{torch.get_num_threads()} threads, median of {config.repeats}, torch {torch.__version__}")
     print(f"\n{title}; malloc: {malloc}")
@@ -504,11 +174,3 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--out", default="bench_out/speed", metavar="DIR", help="default bench_out/speed")
     parser.set_defaults(func=_run)
-
-
-__all__ = ["Candidate", "BenchConfig", "Cell", "candidates", "spikingjelly_status", "run_bench", "result_rows",
-           "format_table", "write_csv", "write_plot", "train_step", "inference", "measure_peaks", "neuron_path",
-           "ensure_malloc_env", "register", "BENCH_MALLOC_ENV", "CSV_FIELDS", "DEFAULT_STEPS"]
-
-if __name__ == "__main__":
-    _memory_child()
