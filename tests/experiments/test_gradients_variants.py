@@ -3,9 +3,12 @@
 import pytest
 import torch
 
-from pmsn.experiments.gradients import (TABLE7, autograd_jacobian_norm, comparison_neurons, gradient_through_time,
+from pmsn.experiments.gradients import (autograd_jacobian_norm, comparison_neurons, gradient_through_time,
                                         tclif_gradient_norm)
+from pmsn.experiments.papers import tclif_table7_gradient_norm
 from pmsn.neurons import TCLIF
+
+TABLE7 = tclif_table7_gradient_norm()
 
 
 @pytest.mark.parametrize("betas", list(TABLE7))
@@ -33,6 +36,6 @@ def test_gradient_reaches_further_back_in_tclif_and_pmsn_than_in_lif():
 
 
 def test_free_tclif_costs_as_tclif():
-    from pmsn.bench.energy import NeuronCost, neuron_cost
+    from pmsn.bench.energy_model import NeuronCost, neuron_cost
 
     assert neuron_cost(TCLIF(parametrization="free"), 10) == NeuronCost(2.0, 2.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-_MEASUREMENTS = ("pmsn.bench.speed", "pmsn.bench.energy")
+_MEASUREMENTS = ("pmsn.bench.speed", "pmsn.bench.energy_cli")
 
 
 def register(subparsers) -> None:

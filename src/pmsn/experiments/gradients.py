@@ -1,6 +1,7 @@
 """TC-LIF gradient analysis (spec neurons.md §3.5, experiments.md §4.2 Table 7).
 
-* ``tclif_gradient_norm(β1, β2)`` — the closed form of TC-LIF Supp. Table 7's "infinite norm":
+* ``tclif_gradient_norm(β1, β2)`` — the closed form of TC-LIF Supp. Table 7's "infinite norm" (the paper's
+  values: ``pmsn.experiments.papers.tclif_table7_gradient_norm``):
   |1 + β1β2| + |β2|·|2 + β1β2|, the absolute sum of the first column of M² with the one-step Jacobian
   M = [[1, β1], [β2, 1 + β1β2]] of the reset-free state (U_D, U_S).
 * ``autograd_jacobian_norm`` — the same number measured by autograd through two steps of ``pmsn.neurons.TCLIF``
@@ -16,18 +17,6 @@ import torch
 
 from pmsn.neurons import LIF, PMSN, TCLIF
 from pmsn.neurons.tclif import logits_from_betas
-
-# TC-LIF Supp. Table 7: (β1, β2) init → (norm before, (β1, β2) after training, norm after, test accuracy %)
-TABLE7 = {
-    (-0.2, 0.2): (1.352, (-0.184, 0.146), 1.262, 98.40), (-0.2, 0.4): (1.688, (-0.188, 0.307), 1.539, 99.07),
-    (-0.2, 0.6): (2.008, (-0.203, 0.563), 1.948, 99.15), (-0.2, 0.8): (2.312, (-0.202, 0.835), 2.360, 89.36),
-    (-0.4, 0.2): (1.304, (-0.379, 0.159), 1.248, 99.01), (-0.4, 0.4): (1.576, (-0.370, 0.318), 1.480, 99.15),
-    (-0.4, 0.6): (1.816, (-0.383, 0.532), 1.751, 99.06), (-0.4, 0.8): (2.024, (-0.380, 0.700), 1.949, 99.04),
-    (-0.6, 0.2): (1.256, (-0.621, 0.172), 1.219, 99.08), (-0.6, 0.4): (1.464, (-0.621, 0.342), 1.399, 99.01),
-    (-0.6, 0.6): (1.624, (-0.634, 0.594), 1.587, 98.96), (-0.6, 0.8): (1.736, (-0.612, 0.761), 1.704, 98.82),
-    (-0.8, 0.2): (1.208, (-0.812, 0.187), 1.194, 98.97), (-0.8, 0.4): (1.352, (-0.815, 0.360), 1.321, 99.20),
-    (-0.8, 0.6): (1.432, (-0.812, 0.580), 1.416, 98.64), (-0.8, 0.8): (1.448, (-0.821, 0.801), 1.418, 98.99),
-}
 
 
 def tclif_gradient_norm(beta1, beta2):

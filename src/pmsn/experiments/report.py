@@ -19,65 +19,16 @@ from pathlib import Path
 
 import yaml
 
-from pmsn.bench.energy import table2_markdown
+from pmsn.bench.energy_model import table2_markdown
+from pmsn.experiments import papers
 from pmsn.io import atomic_write_text
 
-# (task, model, neuron) → (paper best test accuracy %, source); experiments.md §4
-PAPER_ACCURACY = {
-    ("smnist", "pmsn_smnist", "pmsn"): (99.40, "PMSN Table I, 66.3k (99.53 at 156.4k)"),
-    ("psmnist", "pmsn_smnist", "pmsn"): (97.16, "PMSN Table I, 66.3k (97.78 at 156.4k)"),
-    ("smnist", "pmsn_smnist", "sliding_psn"): (97.20, "PMSN Table I, SPSN*"),
-    ("smnist", "pmsn_smnist", "masked_psn"): (97.76, "PMSN Table I, masked PSN*"),
-    ("smnist", "pmsn_smnist", "psn"): (97.90, "PMSN Table I, PSN*"),
-    ("shd", "pmsn_shd", "pmsn"): (94.25, "PMSN Table I, 120.3k (95.10 at 199.3k)"),
-    ("shd", "pmsn_shd", "sliding_psn"): (82.51, "PMSN Table I, SPSN*"),
-    ("shd", "pmsn_shd", "masked_psn"): (86.00, "PMSN Table I, masked PSN*"),
-    ("shd", "pmsn_shd", "psn"): (89.75, "PMSN Table I, PSN*"),
-    ("scifar10", "scifar_column", "pmsn"): (90.97, "PMSN Table II"),
-    ("scifar10", "scifar_column", "psn"): (88.45, "PSN Table 1"),
-    ("scifar10", "scifar_column", "masked_psn"): (85.81, "PSN Table 1, k = 32"),
-    ("scifar10", "scifar_column", "sliding_psn"): (86.70, "PSN Table 1, k = 32"),
-    ("scifar10", "scifar_column", "plif"): (83.49, "PSN Table 1"),
-    ("scifar10", "scifar_column", "lif"): (81.50, "PSN Table 1"),
-    ("scifar100", "scifar_column", "pmsn"): (66.08, "PMSN Table II"),
-    ("scifar100", "scifar_column", "psn"): (62.21, "PSN Table 1"),
-    ("scifar100", "scifar_column", "masked_psn"): (60.69, "PSN Table 1, k = 32"),
-    ("scifar100", "scifar_column", "sliding_psn"): (62.11, "PSN Table 1, k = 32"),
-    ("scifar100", "scifar_column", "plif"): (57.55, "PSN Table 1"),
-    ("scifar100", "scifar_column", "lif"): (55.45, "PSN Table 1"),
-    ("scifar10_pixel", "pmsn_scifar_pixel", "pmsn"): (82.14, "PMSN Table II"),
-    ("scifar10_pixel", "pmsn_scifar_pixel", "psn"): (55.24, "PMSN Table II"),
-    ("scifar10_pixel", "pmsn_scifar_pixel", "masked_psn"): (57.83, "PMSN Table II"),
-    ("scifar10_pixel", "pmsn_scifar_pixel", "sliding_psn"): (70.23, "PMSN Table II"),
-    ("scifar10_pixel", "pmsn_scifar_pixel", "lif"): (45.07, "PMSN Table II"),
-    ("smnist", "tclif_ff", "tclif"): (97.35, "TC-LIF Table 1, FF large (96.46 small)"),
-    ("smnist", "tclif_rec", "tclif"): (99.20, "TC-LIF Table 1, Rec large (98.79 small)"),
-    ("smnist", "tclif_ff", "lif"): (72.06, "TC-LIF Table 1, LIF* FF large"),
-    ("smnist", "tclif_rec", "lif"): (89.28, "TC-LIF Table 1, LIF* Rec large"),
-    ("smnist", "tclif_ff", "plif"): (87.92, "TC-LIF Table 1, PLIF* FF large"),
-    ("psmnist", "tclif_ff", "tclif"): (83.98, "TC-LIF Table 1, FF large"),
-    ("psmnist", "tclif_rec", "tclif"): (95.36, "TC-LIF Table 1, Rec large"),
-    ("gsc", "tclif_ff", "tclif"): (91.35, "TC-LIF Table 1"),
-    ("gsc", "tclif_rec", "tclif"): (94.84, "TC-LIF Table 1"),
-    ("shd", "tclif_ff", "tclif"): (83.08, "TC-LIF Table 1"),
-    ("shd", "tclif_rec", "tclif"): (88.91, "TC-LIF Table 1"),
-    ("ssc", "tclif_ff", "tclif"): (63.46, "TC-LIF Table 1"),
-    ("ssc", "tclif_rec", "tclif"): (61.09, "TC-LIF Table 1"),
-    ("imagenet", "sew_resnet18", "pmsn"): (66.64, "PMSN Table III (local input)"),
-    ("imagenet", "sew_resnet34", "pmsn"): (68.45, "PMSN Table III (local input)"),
-    ("imagenet", "sew_resnet18", "psn"): (67.63, "PSN Table 2"),
-    ("imagenet", "sew_resnet34", "psn"): (70.54, "PSN Table 2"),
-}
-
-PAPER_COST = """| | S-MNIST (T = 784) | sCIFAR-10 T = 32 | sCIFAR-10 T = 1024 |
-|---|---|---|---|
-| PMSN s/epoch | 35.32 | 73.21 | 61.76 |
-| PSN s/epoch | 21.18 | 49.02 | 34.06 |
-| PMSN peak memory (GB) | 1.44 | 3.14 | 9.40 |
-| PSN peak memory (GB) | 0.61 | 1.76 | 9.08 |
-| PMSN accuracy (%) | 99.40 | 90.97 | 82.14 |
-| PSN accuracy (%) | 97.90 | 88.45 | 55.24 |
-"""
+def _cost_markdown() -> str:
+    """PMSN Table VII (the papers' speed, memory and accuracy of PMSN and PSN) as a Markdown table."""
+    table = papers.pmsn_table7_cost()
+    lines = ["| | " + " | ".join(table.columns) + " |", "|" + "---|" * (len(table.columns) + 1)]
+    lines += [f"| {label} | " + " | ".join(f"{value:.2f}" for value in values) + " |" for label, values in table.rows]
+    return "\n".join(lines) + "\n"
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -92,7 +43,7 @@ def run_summary(run_dir: Path, root: Path) -> dict:
     model, data = config.get("model", {}), config.get("data", {})
     task = config.get("preset") or config.get("task") or data.get("task", "?")
     key = (data.get("task", task), model.get("name"), model.get("neuron"))
-    paper = PAPER_ACCURACY.get(key)
+    paper = papers.accuracy().get(key)
     best = max((float(row["test_acc"]) for row in history), default=float("nan"))
     seconds = [float(row["epoch_seconds"]) for row in history if row.get("epoch_seconds")]
     options = ", ".join(f"{k}={v}" for k, v in sorted((model.get("options") or {}).items()))
@@ -174,7 +125,7 @@ def build_report(root: Path, report_path: Path) -> str:
     if not figures:
         parts.append("No further figures.\n")
 
-    parts.append("## Paper reference: speed and memory (PMSN Table VII, RTX 3090)\n\n" + PAPER_COST)
+    parts.append("## Paper reference: speed and memory (PMSN Table VII, RTX 3090)\n\n" + _cost_markdown())
     return "\n".join(parts)
 
 

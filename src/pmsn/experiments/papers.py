@@ -1,0 +1,103 @@
+"""The papers' published numbers (``paper_numbers.yaml`` beside this module), one typed accessor per table.
+
+    from pmsn.experiments import papers
+    papers.pmsn_table5_compartments()[5]                      # 90.97
+    papers.accuracy()[("scifar10", "scifar_column", "pmsn")]  # PaperAccuracy(accuracy=90.97, source='PMSN Table II')
+
+Every accessor returns a new dict (the file is read once), so a caller may change what it gets.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
+
+import yaml
+
+PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.yaml")
+
+
+class PaperAccuracy(NamedTuple):
+    accuracy: float  # best test accuracy, %
+    source: str  # table (and model size) in the paper
+
+
+class EnergyReference(NamedTuple):
+    """TC-LIF Table 2: the firing rates of the three hidden layers and the energy, nJ per step per sample."""
+
+    rates: tuple[float, float, float]
+    energy_nj: float
+
+
+class GradientNormReference(NamedTuple):
+    """TC-LIF Supp. Table 7, one (β1, β2) init: the norm before training, β after, the norm after, accuracy %."""
+
+    norm_before: float
+    betas_after: tuple[float, float]
+    norm_after: float
+    accuracy: float
+
+
+class CostTable(NamedTuple):
+    """PMSN Table VII: column headers and ``(row label, one value per column)``."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[float, ...]], ...]
+
+
+@lru_cache(maxsize=1)
+def _numbers() -> dict:
+    return yaml.safe_load(PAPER_NUMBERS.read_text(encoding="utf-8"))
+
+
+def accuracy() -> dict[tuple[str, str, str], PaperAccuracy]:
+    """(task, model, neuron) → best test accuracy and its source (experiments.md §4)."""
+    return {(task, model, neuron): PaperAccuracy(float(value), source)
+            for task, model, neuron, value, source in _numbers()["accuracy"]}
+
+
+def pmsn_table2_reset() -> dict[str, float]:
+    """PMSN Table II (sCIFAR-10, T = 32): ``pmsn``, ``pmsn_no_reset``, ``lif``, ``lif_no_reset`` → accuracy %."""
+    return {name: float(value) for name, value in _numbers()["pmsn_table2_reset"].items()}
+
+
+def pmsn_table3_global() -> dict[str, float]:
+    """PMSN Table III (ImageNet SEW-ResNet-18, T = 4): ``local`` and ``global`` PMSN input → accuracy %."""
+    return {name: float(value) for name, value in _numbers()["pmsn_table3_global"].items()}
+
+
+def pmsn_table5_compartments() -> dict[int, float]:
+    """PMSN Table V (sCIFAR-10 column): compartments n → accuracy %."""
+    return {int(n): float(value) for n, value in _numbers()["pmsn_table5_compartments"].items()}
+
+
+def pmsn_table7_cost() -> CostTable:
+    """PMSN Table VII (RTX 3090): s/epoch, peak memory (GB) and accuracy % of PMSN and PSN on three settings."""
+    table = _numbers()["pmsn_table7_cost"]
+    return CostTable(tuple(table["columns"]),
+                     tuple((label, tuple(float(v) for v in values)) for label, *values in table["rows"]))
+
+
+def psn_fig5_order() -> dict[int, tuple[float, float]]:
+    """PSN Fig. 5 (sCIFAR-100): order k → (masked PSN, sliding PSN) max test accuracy %."""
+    return {int(k): (float(masked), float(sliding)) for k, (masked, sliding) in _numbers()["psn_fig5_order"].items()}
+
+
+def tclif_table2_energy() -> dict[str, EnergyReference]:
+    """TC-LIF Table 2 (S-MNIST 1-64r-256r-256-10): neuron (``lif``, ``tclif``) → firing rates and energy."""
+    return {neuron: EnergyReference(tuple(float(r) for r in entry["rates"]), float(entry["energy_nj"]))
+            for neuron, entry in _numbers()["tclif_table2_energy"].items()}
+
+
+def tclif_table7_gradient_norm() -> dict[tuple[float, float], GradientNormReference]:
+    """TC-LIF Supp. Table 7: (β1, β2) init → norms before and after training, β after, accuracy %."""
+    return {tuple(float(b) for b in entry["init"]): GradientNormReference(
+                float(entry["norm_before"]), tuple(float(b) for b in entry["after"]), float(entry["norm_after"]),
+                float(entry["accuracy"]))
+            for entry in _numbers()["tclif_table7_gradient_norm"]}
+
+
+__all__ = ["PAPER_NUMBERS", "PaperAccuracy", "EnergyReference", "GradientNormReference", "CostTable", "accuracy",
+           "pmsn_table2_reset", "pmsn_table3_global", "pmsn_table5_compartments", "pmsn_table7_cost",
+           "psn_fig5_order", "tclif_table2_energy", "tclif_table7_gradient_norm"]
