@@ -64,3 +64,17 @@ def test_cli_ablate(tmp_path):
 
     assert main(["ablate", "gradient_norm", "--smoke", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "gradient_norm.md").exists()
+
+
+def test_set_overrides_merge_between_the_setting_and_the_rows(tmp_path):
+    from pmsn.experiments.ablation_base import choose_setting
+    from pmsn.experiments.sweep import SMOKE, Row, neuron_overrides, override_strings, resolve
+
+    options = Options(out=tmp_path, smoke=True, overrides=("optim.lr=1e-3", "model.neuron=plif"))
+    setting = choose_setting(options, SMOKE)
+    assert setting.overrides["optim"] == {"lr": 0.001} and setting.overrides["data"]["limit_train"] == 64
+    row = Row("n=3", neuron_overrides("pmsn", compartments=3))
+    config, run_dir = resolve(setting, row, 7, tmp_path / "runs")
+    assert (config.optim.lr, config.model.neuron, config.seed) == (0.001, "pmsn", 7)  # the row's neuron wins
+    assert config.model.options["neuron_kwargs"]["compartments"] == 3 and run_dir.name == "n=3-seed7"
+    assert override_strings(setting.overrides)[:2] == ["data.options.resolution=7", "data.limit_train=64"]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from pmsn.experiments.sweep import SMOKE, SMOKE_OVERRIDES, Row, Setting
+from pmsn.train.config import deep_merge, parse_override
 from pmsn.io import atomic_write_text
 from pmsn.plot.figures import save_figure
 from pmsn.tables import write_csv
@@ -38,13 +39,17 @@ class Options:
 
 
 def choose_setting(options: Options, paper: Setting, smoke: Setting = SMOKE, keep_model: bool = False) -> Setting:
-    """The setting to run: smoke, the paper's, or the caller's task (keeping the model if ``keep_model``)."""
+    """The setting to run: smoke, the paper's, or the caller's task (keeping the model if ``keep_model``); the
+    caller's ``--set`` overrides merged over the setting's (a row's own overrides still come last)."""
     setting = smoke if options.smoke else paper
     if options.task is not None and not options.smoke:
-        setting = Setting(options.task, (), paper.epochs, paper.seeds, f"task {options.task} (chosen)",
+        setting = Setting(options.task, {}, paper.epochs, paper.seeds, f"task {options.task} (chosen)",
                           paper.model if keep_model else None)
+    overrides = setting.overrides
+    for text in options.overrides:
+        overrides = deep_merge(overrides, parse_override(text))
     return replace(setting, epochs=options.epochs or setting.epochs, seeds=options.seeds or setting.seeds,
-                   overrides=setting.overrides + tuple(options.overrides))
+                   overrides=overrides)
 
 
 def select_rows(rows: list[Row], options: Options, key: str) -> list[Row]:
@@ -72,15 +77,15 @@ def write_outputs(options: Options, name: str, results: list[dict], summary: lis
 
 # The TC-LIF papers' S-MNIST training (Adam 5e-4, no weight decay, steps at epochs 60 and 80, batch 128), and its
 # smoke version, for a TC-LIF ``model`` section (tclif_beta, gradient_norm --train).
-TCLIF_SMNIST_OVERRIDES = ("optim.name=adam", "optim.lr=5e-4", "optim.weight_decay=0", "optim.neuron_groups=none",
-                          "schedule.name=multistep", "schedule.milestones=[60, 80]", "batch_size=128")
+TCLIF_SMNIST_OVERRIDES = {"optim": {"name": "adam", "lr": 5e-4, "weight_decay": 0, "neuron_groups": "none"},
+                          "schedule": {"name": "multistep", "milestones": [60, 80]}, "batch_size": 128}
 
 
 def tclif_smnist_settings(model: dict, paper_description: str, smoke_description: str) -> tuple[Setting, Setting]:
     """(paper, smoke) settings of a TC-LIF S-MNIST sweep; the smoke net has hidden layers of 8."""
     paper = Setting("smnist", TCLIF_SMNIST_OVERRIDES, 200, (0,), paper_description, model)
-    smoke = Setting("smnist5k", SMOKE_OVERRIDES + ("optim.neuron_groups=none",), 1, (0,), smoke_description,
-                    {**model, "options": {**model["options"], "hidden": [8, 8, 8]}})
+    smoke = Setting("smnist5k", deep_merge(SMOKE_OVERRIDES, {"optim": {"neuron_groups": "none"}}), 1, (0,),
+                    smoke_description, {**model, "options": {**model["options"], "hidden": [8, 8, 8]}})
     return paper, smoke
 
 

@@ -13,7 +13,7 @@ from pmsn.experiments import papers
 from pmsn.experiments.ablation_base import Options, choose_setting, tclif_smnist_settings, write_outputs
 from pmsn.experiments.gradients import (autograd_jacobian_norm, comparison_neurons, gradient_through_time,
                                         tclif_gradient_norm)
-from pmsn.experiments.sweep import Row, run_sweep
+from pmsn.experiments.sweep import Row, neuron_overrides, run_sweep
 from pmsn.plot.figures import pyplot
 from pmsn.tables import markdown_table
 
@@ -59,7 +59,7 @@ def _train_table7(options: Options) -> list[dict]:
     setting = choose_setting(options, paper, smoke, keep_model=True)
     table7 = papers.tclif_table7_gradient_norm()
     inits = list(table7)[:2] if options.smoke else list(table7)
-    rows = [Row(f"b1={b1} b2={b2}", ("model.options.neuron_kwargs.decay_init=[%r, %r]" % logits_from_betas(b1, b2),),
+    rows = [Row(f"b1={b1} b2={b2}", neuron_overrides(decay_init=list(logits_from_betas(b1, b2))),
                 {"beta1": b1, "beta2": b2}, table7[(b1, b2)].accuracy) for b1, b2 in inits]
     results = run_sweep(setting, rows, Path(options.out) / "runs", quiet=options.quiet, say=options.say)
     trained = []

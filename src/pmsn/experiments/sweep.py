@@ -8,6 +8,7 @@ time per epoch.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -20,11 +21,11 @@ from pmsn.tables import markdown_table
 
 @dataclass(frozen=True)
 class Row:
-    """One configuration of a sweep: ``label``, ``--set`` style ``overrides``, table ``values``, the paper's
-    number for it (``paper``, or None)."""
+    """One configuration of a sweep: ``label``, its config ``overrides`` (a nested dict, merged over the
+    setting's), table ``values``, the paper's number for it (``paper``, or None)."""
 
     label: str
-    overrides: tuple[str, ...]
+    overrides: dict
     values: dict = field(default_factory=dict)
     paper: float | None = None
 
@@ -32,10 +33,11 @@ class Row:
 @dataclass(frozen=True)
 class Setting:
     """Where a sweep runs: a ``pmsn.train`` task preset, optionally its whole ``model`` section replaced
-    (``{"name", "neuron", "options"}``), then ``overrides``, ``epochs`` and ``seeds``."""
+    (``{"name", "neuron", "options"}``), then ``overrides`` (a nested config dict, e.g.
+    ``{"optim": {"lr": 5e-4}}``), ``epochs`` and ``seeds``."""
 
     task: str
-    overrides: tuple[str, ...]
+    overrides: dict
     epochs: int
     seeds: tuple[int, ...]
     description: str
@@ -43,11 +45,30 @@ class Setting:
 
 
 # A tiny CPU setting (seconds per run) shared by every ``--smoke`` sweep: 7×7 embedded digits (T = 49).
-SMOKE_OVERRIDES = ("data.options.resolution=7", "data.limit_train=64", "data.limit_test=32", "batch_size=32",
-                   "device=cpu", "log_every=1000")
+SMOKE_OVERRIDES = {"data": {"options": {"resolution": 7}, "limit_train": 64, "limit_test": 32}, "batch_size": 32,
+                   "device": "cpu", "log_every": 1000}
 SMOKE_PMSN_NET = {"name": "pmsn_smnist", "neuron": "pmsn", "options": {"width": 8, "depth": 2, "dropout": 0.1}}
 SMOKE = Setting("smnist5k", SMOKE_OVERRIDES, epochs=1, seeds=(0,), model=SMOKE_PMSN_NET,
                 description="smoke: 64/32 embedded 7×7 digits (T = 49), PMSN net width 8, 2 blocks, 1 epoch")
+
+
+def neuron_overrides(neuron: str | None = None, **neuron_kwargs) -> dict:
+    """The config dict that sets ``model.neuron`` (if given) and ``model.options.neuron_kwargs`` (those given)."""
+    model = {} if neuron is None else {"neuron": neuron}
+    if neuron_kwargs:
+        model["options"] = {"neuron_kwargs": neuron_kwargs}
+    return {"model": model}
+
+
+def override_strings(overrides: dict, prefix: str = "") -> list[str]:
+    """A nested config dict as ``--set`` style ``key.path=value`` strings (for the tables' setting line)."""
+    strings = []
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            strings += override_strings(value, f"{prefix}{key}.")
+        else:
+            strings.append(f"{prefix}{key}={value if isinstance(value, str) else json.dumps(value)}")
+    return strings
 
 
 def slug(text: str) -> str:
@@ -55,18 +76,17 @@ def slug(text: str) -> str:
 
 
 def resolve(setting: Setting, row: Row, seed: int, runs_dir: Path, extra: tuple[str, ...] = ()):
-    """The ``TrainConfig`` of one run (setting ← row ← extra overrides ← seed/epochs/folder)."""
-    from pmsn.train.config import resolve_config
-    from pmsn.train.config import preset
+    """The ``TrainConfig`` of one run (setting ← row ← extra ``--set`` strings ← seed/epochs/folder)."""
+    from pmsn.train.config import deep_merge, preset, resolve_config
 
     name = f"{slug(row.label)}-seed{seed}"
     base = preset(setting.task)
     if setting.model is not None:
         base["model"] = {"name": setting.model["name"], "neuron": setting.model.get("neuron", "pmsn"),
                          "options": dict(setting.model.get("options", {}))}
-    overrides = list(setting.overrides) + list(row.overrides) + list(extra) + [
-        f"seed={seed}", f"epochs={setting.epochs}", f"out={runs_dir}", f"name={name}"]
-    return resolve_config(base=base, overrides=overrides), runs_dir / name
+    overrides = list(extra) + [f"seed={seed}", f"epochs={setting.epochs}", f"out={runs_dir}", f"name={name}"]
+    flags = deep_merge(setting.overrides, row.overrides)
+    return resolve_config(base=base, flags=flags, overrides=overrides), runs_dir / name
 
 
 def run_one(setting: Setting, row: Row, seed: int, runs_dir: Path, extra: tuple[str, ...] = (),

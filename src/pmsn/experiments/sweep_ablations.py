@@ -21,7 +21,8 @@ from pmsn.experiments import papers
 from pmsn.experiments.ablation_base import (Options, choose_setting, select_rows, tclif_smnist_settings,
                                             write_outputs)
 from pmsn.experiments.gradients import tclif_gradient_norm
-from pmsn.experiments.sweep import Row, Setting, accuracy_figure, accuracy_markdown, run_sweep, summarise
+from pmsn.experiments.sweep import (Row, Setting, accuracy_figure, accuracy_markdown, neuron_overrides,
+                                   override_strings, run_sweep, summarise)
 from pmsn.plot.figures import pyplot
 from pmsn.tables import markdown_table
 
@@ -34,7 +35,7 @@ def _sweep(options: Options, name: str, setting: Setting, rows: list[Row], value
     results = run_sweep(setting, rows, runs_dir, quiet=options.quiet, say=options.say)
     summary = summarise(rows, results)
     markdown = (f"# Ablation: {name}\n\n{title}\n\nSetting: {setting.description}; task `{setting.task}`, "
-                f"{setting.epochs} epochs, seeds {list(setting.seeds)}; overrides `{' '.join(setting.overrides)}`."
+                f"{setting.epochs} epochs, seeds {list(setting.seeds)}; overrides `{' '.join(override_strings(setting.overrides))}`."
                 f"\nMetric: best test accuracy over epochs (mean ± std over seeds).\n\n"
                 f"{accuracy_markdown(summary, value_columns)}\n{paper_note}\n")
     figure = accuracy_figure(summary, x_column, title, group_column)
@@ -43,12 +44,12 @@ def _sweep(options: Options, name: str, setting: Setting, rows: list[Row], value
 
 
 def compartments(options: Options) -> dict:
-    paper = Setting("scifar10", (), 200, (1,), "paper: sCIFAR-10 column net, T = 32 (PMSN Table V)")
+    paper = Setting("scifar10", {}, 200, (1,), "paper: sCIFAR-10 column net, T = 32 (PMSN Table V)")
     setting = choose_setting(options, paper)
     values = (2, 3, 5) if options.smoke else (2, 3, 4, 5, 9, 17)
     table5 = papers.pmsn_table5_compartments() if setting.task == "scifar10" else {}
-    rows = [Row(f"n={n}", (f"model.options.neuron_kwargs.compartments={n}", "model.neuron=pmsn"),
-                {"compartments": n}, table5.get(n)) for n in values]
+    rows = [Row(f"n={n}", neuron_overrides("pmsn", compartments=n), {"compartments": n}, table5.get(n))
+            for n in values]
     return _sweep(options, "compartments", setting, select_rows(rows, options, "compartments"), ["compartments"],
                   "compartments", "PMSN compartment number n (n − 1 hidden modes + soma)",
                   "Paper (PMSN Table V, sCIFAR-10 column T = 32): n = 2/3/4/5/9/17 → 88.79 / 90.49 / 90.75 / "
@@ -56,7 +57,7 @@ def compartments(options: Options) -> dict:
 
 
 def reset(options: Options) -> dict:
-    paper = Setting("scifar10", (), 200, (1,), "paper: sCIFAR-10 column net, T = 32 (PMSN Table II)")
+    paper = Setting("scifar10", {}, 200, (1,), "paper: sCIFAR-10 column net, T = 32 (PMSN Table II)")
     setting = choose_setting(options, paper)
     table2 = papers.pmsn_table2_reset() if setting.task == "scifar10" else {}
     specs = [("PMSN", "pmsn", {}, "pmsn"),
@@ -64,9 +65,7 @@ def reset(options: Options) -> dict:
              ("PMSN w/o reset (memoryless)", "pmsn", {"soma_mode": "memoryless"}, "pmsn_no_reset"),
              ("LIF (soft reset)", "lif", {"reset": "soft"}, "lif"),
              ("LIF w/o reset", "lif", {"reset": "none"}, "lif_no_reset")]
-    rows = [Row(label, (f"model.neuron={neuron}",) + tuple(f"model.options.neuron_kwargs.{k}={v}"
-                                                          for k, v in kwargs.items()),
-                {"variant": label}, table2.get(paper_key))
+    rows = [Row(label, neuron_overrides(neuron, **kwargs), {"variant": label}, table2.get(paper_key))
             for label, neuron, kwargs, paper_key in specs]
     return _sweep(options, "reset", setting, select_rows(rows, options, "variant"), ["variant"], "variant",
                   "Neuronal reset: PMSN and LIF with and without reset",
@@ -76,12 +75,12 @@ def reset(options: Options) -> dict:
 
 
 def global_input(options: Options) -> dict:
-    paper = Setting("imagenet", (), 320, (2020,), "paper: ImageNet SEW-ResNet-18, T = 4 (PMSN Table III)")
+    paper = Setting("imagenet", {}, 320, (2020,), "paper: ImageNet SEW-ResNet-18, T = 4 (PMSN Table III)")
     setting = choose_setting(options, paper)
     table3 = papers.pmsn_table3_global() if setting.task == "imagenet" else {}
-    rows = [Row("local PMSN", ("model.neuron=pmsn",), {"input": "local"}, table3.get("local")),
-            Row("global PMSN (sum)", ("model.neuron=pmsn", "model.options.neuron_kwargs.global_mode=sum"),
-                {"input": "global"}, table3.get("global"))]
+    rows = [Row("local PMSN", neuron_overrides("pmsn"), {"input": "local"}, table3.get("local")),
+            Row("global PMSN (sum)", neuron_overrides("pmsn", global_mode="sum"), {"input": "global"},
+                table3.get("global"))]
     return _sweep(options, "global", setting, select_rows(rows, options, "input"), ["input"], "input",
                   "Global PMSN: every step sees the whole-sequence input sum (global_mode='sum')",
                   "Paper (PMSN Table III, ImageNet T = 4): SEW-18 local 66.64 vs global 68.77; SEW-34 68.45 vs "
@@ -89,12 +88,12 @@ def global_input(options: Options) -> dict:
 
 
 def psn_order(options: Options) -> dict:
-    paper = Setting("scifar100", (), 200, (1,), "paper: sCIFAR-100 column net, T = 32 (PSN Fig. 5)")
+    paper = Setting("scifar100", {}, 200, (1,), "paper: sCIFAR-100 column net, T = 32 (PSN Fig. 5)")
     setting = choose_setting(options, paper)
     orders = (1, 2) if options.smoke else tuple(range(1, 33))
     fig5 = papers.psn_fig5_order() if setting.task == "scifar100" else {}
-    rows = [Row(f"{kind} k={k}", (f"model.neuron={kind}", f"model.options.neuron_kwargs.order={k}"),
-                {"neuron": kind, "order": k}, fig5[k][index] if k in fig5 else None)
+    rows = [Row(f"{kind} k={k}", neuron_overrides(kind, order=k), {"neuron": kind, "order": k},
+                fig5[k][index] if k in fig5 else None)
             for index, kind in enumerate(("masked_psn", "sliding_psn")) for k in orders]
     return _sweep(options, "psn_order", setting, select_rows(rows, options, "order"), ["neuron", "order"], "order",
                   "Masked and sliding PSN: order k", "Paper (PSN Fig. 5, sCIFAR-100, one run per k): best masked "
@@ -102,14 +101,14 @@ def psn_order(options: Options) -> dict:
 
 
 def masked_lambda(options: Options) -> dict:
-    paper = Setting("scifar10", (), 200, (1,), "paper: sCIFAR-10 column net, T = 32, masked PSN k = 32")
+    paper = Setting("scifar10", {}, 200, (1,), "paper: sCIFAR-10 column net, T = 32, masked PSN k = 32")
     setting = choose_setting(options, paper)
     speeds = [("paper (8)", 8.0), ("4", 4.0), ("2", 2.0), ("1 (linear)", 1.0), ("none (λ = 1)", None)]
     if options.smoke:
         speeds = [speeds[0], speeds[-1]]
     paper_acc = papers.accuracy()[("scifar10", "scifar_column", "masked_psn")].accuracy  # PSN Table 1, k = 32
-    rows = [Row(f"speed {label}", ("model.neuron=masked_psn", f"mask_speed={'null' if speed is None else speed}"),
-                {"schedule": label}, paper_acc if speed == 8.0 and setting.task == "scifar10" else None)
+    rows = [Row(f"speed {label}", {**neuron_overrides("masked_psn"), "mask_speed": speed}, {"schedule": label},
+                paper_acc if speed == 8.0 and setting.task == "scifar10" else None)
             for label, speed in speeds]
     return _sweep(options, "masked_lambda", setting, select_rows(rows, options, "schedule"), ["schedule"], "schedule",
                   "Masked PSN progressive mask: λ(e) = min(1, speed·e/(E − 1))",
@@ -130,7 +129,7 @@ def tclif_beta(options: Options) -> dict:
             for m2 in magnitudes:
                 beta1, beta2 = sign1 * m1, sign2 * m2
                 rows.append(Row(f"Q{quadrant} b1={beta1:+.1f} b2={beta2:+.1f}",
-                                (f"model.options.neuron_kwargs.decay_init=[{beta1}, {beta2}]",),
+                                neuron_overrides(decay_init=[beta1, beta2]),
                                 {"quadrant": quadrant, "beta1": beta1, "beta2": beta2}))
     rows = select_rows(rows, options, "quadrant")
     runs_dir = Path(options.out) / "runs"
@@ -173,12 +172,12 @@ def firing_rates(options: Options) -> dict:
     from pmsn.bench.energy import measure_energy
     from pmsn.train.build import build_datasets, load_run
 
-    paper = Setting("scifar10_pixel", (), 200, (1111,), "paper: sCIFAR-10 pixel net, T = 1024 (PMSN Fig. 6)")
+    paper = Setting("scifar10_pixel", {}, 200, (1111,), "paper: sCIFAR-10 pixel net, T = 1024 (PMSN Fig. 6)")
     setting = choose_setting(options, paper)
     neurons = ("pmsn", "lif", "sliding_psn", "masked_psn", "psn")
     if options.smoke:
         neurons = ("pmsn", "lif", "sliding_psn")
-    rows = select_rows([Row(neuron, (f"model.neuron={neuron}",), {"neuron": neuron}) for neuron in neurons],
+    rows = select_rows([Row(neuron, neuron_overrides(neuron), {"neuron": neuron}) for neuron in neurons],
                    options, "neuron")
     runs_dir = Path(options.out) / "runs"
     options.say(f"pmsn ablate firing_rates: {len(rows)} neurons × {len(setting.seeds)} seeds, {setting.epochs} "
