@@ -82,13 +82,13 @@ def test_masked_psn_refuses_more_than_T_steps():
 
 
 def test_bad_constructor_arguments():
-    with pytest.raises(ValueError, match="compartments >= 2"):
+    with pytest.raises(ValueError, match="compartments must be an int >= 2"):
         PMSN(channels=3, compartments=1)
     with pytest.raises(ValueError, match="soma_mode.*'bogus'"):
         PMSN(channels=3, soma_mode="bogus")
     with pytest.raises(ValueError, match="unknown surrogate 'foo'"):
         LIF(surrogate="foo")
-    with pytest.raises(ValueError, match="order <= T=4"):
+    with pytest.raises(ValueError, match=r"order must be an int in \[1, T=4\], got 9"):
         MaskedPSN(T=4, order=9)
     with pytest.raises(ValueError, match="unknown neuron 'gru'"):
         build_neuron("gru", 3)
@@ -101,7 +101,7 @@ def test_bad_constructor_arguments():
 def test_empty_sequence_and_bad_pmsn_settings():
     with pytest.raises(ValueError, match="at least one time step, got T=0"):
         LIF()(torch.zeros(0, 2, 3))
-    with pytest.raises(ValueError, match="threshold > 0 and chunk a positive int"):
+    with pytest.raises(ValueError, match="chunk must be a positive int, got 0"):
         PMSN(channels=3, chunk=0)
-    with pytest.raises(ValueError, match="threshold > 0"):
+    with pytest.raises(ValueError, match="threshold must be a finite number > 0, got -1.0"):
         PMSN(channels=3, threshold=-1.0)

@@ -11,6 +11,8 @@ A subclass implements ``_parallel(x, return_states)`` and ``_step(x_t, state) ->
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, NamedTuple
 
 import torch
@@ -54,6 +56,62 @@ def check_state_shape(name: str, field: str, tensor: torch.Tensor, expected: tup
                          f"{tuple(expected)} for this input; pass state=None to start a fresh sequence")
 
 
+def check_state(name: str, field: str, tensor: Any, expected_shape: tuple[int, ...], dtype: torch.dtype,
+                device: torch.device) -> None:
+    """A state handed to ``step`` must be a tensor of the expected shape, dtype and device (no silent promotion
+    of the whole sequence to another dtype, no cross-device surprise)."""
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name}.step got a state whose {field!r} is a {type(tensor).__name__}, expected a "
+                        f"torch.Tensor; pass state=None to start a fresh sequence")
+    check_state_shape(name, field, tensor, expected_shape)
+    if tensor.dtype != dtype:
+        raise TypeError(f"{name}.step got a state whose {field!r} has dtype {tensor.dtype}, expected {dtype} for "
+                        f"this input; pass state=None to start a fresh sequence or convert the state")
+    if tensor.device != device:
+        raise ValueError(f"{name}.step got a state whose {field!r} is on device {tensor.device}, expected "
+                         f"{device} (the input's); pass state=None to start a fresh sequence or move the state")
+
+
+# Constructor arguments: one ValueError line "<Neuron>: <arg> must be <what>, got <value>" ---------------------------
+_BOUNDS = {
+    "": lambda v: True,
+    "> 0": lambda v: v > 0,
+    ">= 0": lambda v: v >= 0,
+    "> 1": lambda v: v > 1,
+    ">= 1": lambda v: v >= 1,
+    "in [0, 1]": lambda v: 0 <= v <= 1,
+}
+
+
+def check_real(owner: str, name: str, value: Any, bound: str = "") -> float:
+    """A finite real number (not a bool) satisfying ``bound`` (a key of ``_BOUNDS``); returned as a float."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (real and math.isfinite(value) and _BOUNDS[bound](value)):
+        raise ValueError(f"{owner}: {name} must be a finite number {bound}".rstrip() + f", got {value!r}")
+    return float(value)
+
+
+def check_int(owner: str, name: str, value: Any, minimum: int = 1, what: str | None = None) -> int:
+    """An int (not a bool) >= ``minimum``; ``what`` replaces the default description in the message."""
+    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum):
+        expected = what or ("a positive int" if minimum == 1 else f"an int >= {minimum}")
+        raise ValueError(f"{owner}: {name} must be {expected}, got {value!r}")
+    return int(value)
+
+
+def check_choice(owner: str, name: str, value: Any, allowed: tuple) -> Any:
+    if value not in allowed:
+        raise ValueError(f"{owner}: {name} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def check_flag(owner: str, name: str, value: Any) -> bool:
+    """A bool (a YAML "false" string or None would silently mean something else)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{owner}: {name} must be a bool, got {value!r}")
+    return value
+
+
 def _check_float(x: torch.Tensor, name: str) -> None:
     if not x.is_floating_point():
         raise TypeError(f"{name} expects a floating-point tensor (float32/float64/bf16/fp16), got {x.dtype}")
@@ -73,7 +131,7 @@ class Neuron(nn.Module):
     def __init__(self, surrogate="triangle", strict: bool = False):
         super().__init__()
         self.surrogate = get_surrogate(surrogate)
-        self.strict = strict
+        self.strict = check_flag(type(self).__name__, "strict", strict)
 
     # the public contract -------------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, return_states: bool = False):

@@ -15,12 +15,13 @@ ALIF (Yin et al. 2021, §2.3), per channel learnable τ_m, τ_adp:
 from __future__ import annotations
 
 import math
+import numbers
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from pmsn.neurons.base import Neuron, channel_view, check_state_shape
+from pmsn.neurons.base import Neuron, channel_view, check_choice, check_flag, check_int, check_real, check_state
 from pmsn.ops.fused_leaky import fused_leaky_supports, lif_fused
 from pmsn.surrogate import spike
 
@@ -52,12 +53,18 @@ class _Leaky(Neuron):
     def __init__(self, threshold: float, reset: str, v_reset: float, v_rest: float | None, decay_input: bool,
                  detach_reset: bool, surrogate, strict: bool):
         super().__init__(surrogate, strict)
-        if reset not in RESETS:
-            raise ValueError(f"{type(self).__name__} reset must be one of {RESETS}, got {reset!r}")
+        name = type(self).__name__
+        self.reset = check_choice(name, "reset", reset, RESETS)
+        self.threshold = check_real(name, "threshold", threshold, "> 0")
+        self.v_reset = check_real(name, "v_reset", v_reset)
+        if reset == "hard" and not self.threshold > self.v_reset:  # else a reset leaves V at/above threshold
+            raise ValueError(f"{name}: threshold must be above v_reset with reset='hard', got threshold={threshold}, "
+                             f"v_reset={v_reset}")
         if v_rest is None:  # SpikingJelly: the leak pulls towards V_reset (hard reset), towards 0 otherwise
             v_rest = v_reset if reset == "hard" else 0.0
-        self.threshold, self.reset, self.v_reset, self.v_rest = float(threshold), reset, float(v_reset), float(v_rest)
-        self.decay_input, self.detach_reset = decay_input, detach_reset
+        self.v_rest = check_real(name, "v_rest", v_rest)
+        self.decay_input = check_flag(name, "decay_input", decay_input)
+        self.detach_reset = check_flag(name, "detach_reset", detach_reset)
 
     def inverse_tau(self):
         raise NotImplementedError
@@ -77,7 +84,7 @@ class _Leaky(Neuron):
     def _step(self, x_t, state: LIFState | None):
         if state is None:
             state = LIFState(torch.full_like(x_t, self.v_reset if self.reset == "hard" else 0.0))
-        check_state_shape(type(self).__name__, "membrane", state.membrane, tuple(x_t.shape))
+        check_state(type(self).__name__, "membrane", state.membrane, tuple(x_t.shape), x_t.dtype, x_t.device)
         v, k = state.membrane, self.inverse_tau()
         if self.decay_input:
             charged = v + (x_t - (v - self.v_rest)) * k
@@ -104,9 +111,7 @@ class LIF(_Leaky):
                  v_rest: float | None = None, decay_input: bool = True, detach_reset: bool = False,
                  surrogate="sigmoid", strict: bool = False):
         super().__init__(threshold, reset, v_reset, v_rest, decay_input, detach_reset, surrogate, strict)
-        if tau <= 0:
-            raise ValueError(f"LIF needs tau > 0, got {tau}")
-        self.tau = float(tau)
+        self.tau = check_real("LIF", "tau", tau, ">= 1")  # 1/τ in (0, 1]: τ = 1 keeps no memory, τ < 1 overshoots
 
     def inverse_tau(self):
         return 1.0 / self.tau
@@ -119,12 +124,18 @@ class PLIF(_Leaky):
                  v_rest: float | None = None, decay_input: bool = True, detach_reset: bool = False,
                  surrogate="sigmoid", strict: bool = False):
         super().__init__(threshold, reset, v_reset, v_rest, decay_input, detach_reset, surrogate, strict)
-        if tau_init <= 1:
-            raise ValueError(f"PLIF needs tau_init > 1 (1/τ = sigmoid(w)), got {tau_init}")
+        tau_init = check_real("PLIF", "tau_init", tau_init, "> 1")  # 1/τ = sigmoid(w) < 1
         self.w = nn.Parameter(torch.tensor(-math.log(tau_init - 1.0)))
 
     def inverse_tau(self):
         return torch.sigmoid(self.w)
+
+
+def _is_mean_std(value) -> bool:
+    """(mean, std) of a normal init: two finite numbers, mean > 0, std >= 0."""
+    return (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+            and value[0] > 0 and value[1] >= 0)
 
 
 class ALIF(Neuron):
@@ -138,10 +149,13 @@ class ALIF(Neuron):
                  tau_adp: tuple[float, float] = (150.0, 10.0), base_threshold: float = 0.01,
                  adaptation_strength: float = 1.8, surrogate="multi_gaussian", strict: bool = True):
         super().__init__(surrogate, strict)
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"ALIF needs channels as a positive int, got {channels!r}")
-        self.channels = channels
-        self.base_threshold, self.adaptation_strength = float(base_threshold), float(adaptation_strength)
+        self.channels = check_int("ALIF", "channels", channels)
+        for name, value in (("tau_m", tau_m), ("tau_adp", tau_adp)):
+            if not _is_mean_std(value):
+                raise ValueError(f"ALIF: {name} must be (mean, std) of the initial time constants, finite, mean > 0, "
+                                 f"std >= 0, got {value!r}")
+        self.base_threshold = check_real("ALIF", "base_threshold", base_threshold, "> 0")
+        self.adaptation_strength = check_real("ALIF", "adaptation_strength", adaptation_strength, ">= 0")
         self.tau_m = nn.Parameter(torch.normal(tau_m[0], tau_m[1], (channels,)).clamp_min(1.0))
         self.tau_adp = nn.Parameter(torch.normal(tau_adp[0], tau_adp[1], (channels,)).clamp_min(1.0))
 
@@ -152,7 +166,7 @@ class ALIF(Neuron):
         if state is None:
             state = ALIFState(torch.zeros_like(x_t), torch.full_like(x_t, self.base_threshold), torch.zeros_like(x_t))
         for field, value in zip(ALIFState._fields, state):
-            check_state_shape("ALIF", field, value, tuple(x_t.shape))
+            check_state("ALIF", field, value, tuple(x_t.shape), x_t.dtype, x_t.device)
         spatial = x_t.dim() - 2
         alpha = channel_view(torch.exp(-1.0 / self.tau_m), spatial)
         rho = channel_view(torch.exp(-1.0 / self.tau_adp), spatial)

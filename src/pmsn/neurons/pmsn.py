@@ -10,7 +10,10 @@ and one spiking soma. Per channel and time step t (serial definition, ``step``):
 
 Parallel path (``forward``): Y = K ∗ u + D·u with K[l] = Re Σ_m C̃_m B̄_m Ā_mˡ by FFT or by a chunked scan
 (``pmsn.ops``), then the cumulative-sum soma; on CPU the fused C++ sweep does both in one pass over time.
-All equal the loop of ``step``.
+All equal the loop of ``step``. One exception, a NaN in the input: the fused and serial paths leave the steps
+before it untouched, while the chunked scan (FFT) mixes a whole chunk (sequence) in one matmul (transform), so the
+NaN also reaches the currents of earlier steps of that chunk (column) there and silences their spikes; the
+gradients are NaN on the same entries on every path.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from pmsn.neurons.base import Neuron, channel_view, check_state_shape
+from pmsn.neurons.base import Neuron, channel_view, check_choice, check_int, check_real, check_state
 from pmsn.ops.linear_system import causal_conv_fft, convolution_kernel, coupling_matrix, diagonalize, discretize
 from pmsn.ops.scan import causal_conv_chunked
 from pmsn.ops.soma import SOMA_GRADS, parallel_soma
@@ -83,24 +86,22 @@ class PMSN(Neuron):
                  soma_grad: str = "elementwise", soma_mode: str = "parallel", global_mode: str | None = None,
                  path: str | None = None, chunk: int = 64):
         super().__init__(surrogate, strict)
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"PMSN needs channels as a positive int, got {channels!r}")
-        if not isinstance(compartments, int) or compartments < 2:
-            raise ValueError(f"PMSN needs compartments >= 2 (n − 1 hidden + 1 soma), got {compartments!r}")
-        if not threshold > 0 or not isinstance(chunk, int) or chunk < 1:
-            raise ValueError(f"PMSN needs threshold > 0 and chunk a positive int, got threshold={threshold}, "
-                             f"chunk={chunk!r}")
-        if not 0 < dt_min <= dt_max:
-            raise ValueError(f"PMSN needs 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
+        self.channels = check_int("PMSN", "channels", channels)
+        self.compartments = check_int("PMSN", "compartments", compartments, minimum=2,
+                                      what="an int >= 2 (n − 1 hidden + 1 soma)")
+        self.threshold = check_real("PMSN", "threshold", threshold, "> 0")
+        self.scale = check_real("PMSN", "scale", scale, "> 0")  # κ of ReLU(κ·Y)
+        coupling = check_real("PMSN", "coupling", coupling)
+        dt_min, dt_max = check_real("PMSN", "dt_min", dt_min, "> 0"), check_real("PMSN", "dt_max", dt_max, "> 0")
+        if dt_min > dt_max:
+            raise ValueError(f"PMSN: dt_min must be <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
+        self.chunk = check_int("PMSN", "chunk", chunk)
         for name, value, allowed in (("soma_grad", soma_grad, SOMA_GRADS), ("soma_mode", soma_mode, SOMA_MODES),
                                      ("global_mode", global_mode, GLOBAL_MODES), ("path", path, PATHS + (None,)),
+                                     ("output_init", output_init, ("last", "ones")),
                                      ("skip_init", skip_init, ("normal", "uniform"))):
-            if value not in allowed:
-                raise ValueError(f"PMSN {name} must be one of {allowed}, got {value!r}")
-        self.channels, self.compartments = channels, compartments
-        self.threshold, self.scale = float(threshold), float(scale)
-        self.soma_grad, self.soma_mode, self.global_mode = soma_grad, soma_mode, global_mode
-        self.path, self.chunk = path, chunk
+            check_choice("PMSN", name, value, allowed)
+        self.soma_grad, self.soma_mode, self.global_mode, self.path = soma_grad, soma_mode, global_mode, path
 
         # init (§5.2-5.4): diagonalise the coupling matrix once, replicate per channel
         hidden = compartments - 1
@@ -193,7 +194,7 @@ class PMSN(Neuron):
     def _fused(self, u: torch.Tensor) -> torch.Tensor:
         decay, input_gain, readout = self.modal_system(u.dtype)
         residue = readout * input_gain
-        columns = u.reshape(u.shape[0], u.shape[1], u.shape[2], -1)
+        columns = u.reshape(*u.shape[:3], math.prod(u.shape[3:]))  # no -1: u may be empty
         spikes = pmsn_fused(columns, decay.real, decay.imag, residue.real, residue.imag, self.D.to(u.dtype),
                             threshold=self.threshold, scale=self.scale, surrogate_width=self._triangle_width(),
                             soma_grad=self.soma_grad, strict=self.strict)
@@ -259,8 +260,8 @@ class PMSN(Neuron):
         hidden_shape = tuple(u.shape) + (self.compartments - 1,)
         if state is None:
             state = PMSNState(torch.zeros(hidden_shape, dtype=decay.dtype, device=u.device), torch.zeros_like(u))
-        check_state_shape("PMSN", "hidden", state.hidden, hidden_shape)
-        check_state_shape("PMSN", "soma", state.soma, tuple(u.shape))
+        check_state("PMSN", "hidden", state.hidden, hidden_shape, decay.dtype, u.device)
+        check_state("PMSN", "soma", state.soma, tuple(u.shape), dtype, u.device)
         hidden = decay * state.hidden + input_gain * u.unsqueeze(-1)  # x_m[t] = Ā x_m[t−1] + B̄ u[t]
         current = (readout * hidden).real.sum(-1) + channel_view(self.D.to(dtype), spatial) * u
         s_t, potential, remainder = self._soma_step(self.scale * current, state.soma)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pmsn.neurons.base import Neuron, check_state_shape
+from pmsn.neurons.base import Neuron, check_flag, check_int, check_real, check_state
 from pmsn.surrogate import ATan, spike
 
 
@@ -57,7 +57,8 @@ def _history_step(name: str, weights: torch.Tensor, bias, x_t: torch.Tensor, sta
     """H[t] = Σ_j weights[j]·X[j] + b over the stored inputs and x_t (weights aligned to the newest input last)."""
     if state is None:
         state = PSNState(x_t.new_zeros((0,) + tuple(x_t.shape)))
-    check_state_shape(name, "history", state.history, (state.history.shape[0],) + tuple(x_t.shape))
+    history_length = state.history.shape[0] if isinstance(state.history, torch.Tensor) else 0
+    check_state(name, "history", state.history, (history_length,) + tuple(x_t.shape), x_t.dtype, x_t.device)
     window = torch.cat([state.history, x_t.unsqueeze(0)])
     used = weights[weights.shape[0] - window.shape[0]:]
     potential = torch.tensordot(used, window, dims=1) + bias
@@ -69,11 +70,11 @@ class PSN(Neuron):
 
     def __init__(self, T: int, threshold: float = 1.0, surrogate=None, strict: bool = False):
         super().__init__(surrogate if surrogate is not None else ATan(2.0), strict)
-        if not isinstance(T, int) or T < 1:
-            raise ValueError(f"{type(self).__name__} needs T as a positive int, got {T!r}")
-        self.T = T
+        self.T = T = check_int(type(self).__name__, "T", T)
+        # threshold only sets the initial bias b = −θ of a learned map: any finite value
+        threshold = check_real(type(self).__name__, "threshold", threshold)
         self.weight = nn.Parameter(torch.empty(T, T).uniform_(-1.0 / math.sqrt(T), 1.0 / math.sqrt(T)))
-        self.bias = nn.Parameter(torch.full((T,), -float(threshold)))  # kaiming_uniform(a=√5) range, b = −θ
+        self.bias = nn.Parameter(torch.full((T,), -threshold))  # kaiming_uniform(a=√5) range, b = −θ
 
     def extra_repr(self) -> str:
         return f"T={self.T}"
@@ -98,17 +99,16 @@ class MaskedPSN(PSN):
     def __init__(self, T: int, order: int, threshold: float = 1.0, mask_lambda: float = 1.0, surrogate=None,
                  strict: bool = False):
         super().__init__(T, threshold, surrogate, strict)
-        if not isinstance(order, int) or not 1 <= order <= T:
-            raise ValueError(f"MaskedPSN needs 1 <= order <= T={T}, got {order!r}")
-        self.order = order
+        self.order = order = check_int("MaskedPSN", "order", order, what=f"an int in [1, T={T}]")
+        if order > T:
+            raise ValueError(f"MaskedPSN: order must be an int in [1, T={T}], got {order!r}")
         rows, cols = torch.arange(T).unsqueeze(1), torch.arange(T).unsqueeze(0)
         self.register_buffer("mask", ((cols <= rows) & (rows <= cols + order - 1)).float())  # M[i][j], §4.2
-        self.register_buffer("mask_lambda", torch.tensor(float(mask_lambda)))
+        self.register_buffer("mask_lambda", torch.tensor(check_real("MaskedPSN", "mask_lambda", mask_lambda,
+                                                                    "in [0, 1]")))
 
     def set_lambda(self, value: float) -> None:
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"MaskedPSN mask_lambda must be in [0, 1], got {value}")
-        self.mask_lambda.fill_(float(value))
+        self.mask_lambda.fill_(check_real("MaskedPSN", "mask_lambda", value, "in [0, 1]"))
 
     def extra_repr(self) -> str:
         return f"T={self.T}, order={self.order}, mask_lambda={float(self.mask_lambda):g}"
@@ -143,15 +143,14 @@ class SlidingPSN(Neuron):
     def __init__(self, order: int, threshold: float = 1.0, exp_init: bool = True, surrogate=None,
                  strict: bool = False):
         super().__init__(surrogate if surrogate is not None else ATan(2.0), strict)
-        if not isinstance(order, int) or order < 1:
-            raise ValueError(f"SlidingPSN needs order as a positive int, got {order!r}")
-        self.order = order
-        if exp_init:
+        self.order = order = check_int("SlidingPSN", "order", order)
+        threshold = check_real("SlidingPSN", "threshold", threshold)  # the initial bias b = −θ: any finite value
+        if check_flag("SlidingPSN", "exp_init", exp_init):
             weight = torch.pow(2.0, torch.arange(order, dtype=torch.float32) - (order - 1))
         else:
             weight = torch.empty(order).uniform_(-1.0 / math.sqrt(order), 1.0 / math.sqrt(order))
         self.weight = nn.Parameter(weight)
-        self.bias = nn.Parameter(torch.tensor(-float(threshold)))
+        self.bias = nn.Parameter(torch.tensor(-threshold))
 
     def extra_repr(self) -> str:
         return f"order={self.order}"

@@ -11,12 +11,13 @@ The neuron resets, so the parallel call runs this update in one sweep over time;
 from __future__ import annotations
 
 import math
+import numbers
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from pmsn.neurons.base import Neuron, channel_view, check_state_shape
+from pmsn.neurons.base import Neuron, channel_view, check_choice, check_flag, check_int, check_real, check_state
 from pmsn.ops.fused_leaky import fused_leaky_supports, tclif_fused
 from pmsn.surrogate import spike
 
@@ -66,11 +67,13 @@ class TCLIF(Neuron):
                  coupling_uses_pre_reset_soma: bool = False, detach_reset: bool = False, surrogate="triangle",
                  strict: bool = False, preset: str | None = None, parametrization: str = "sigmoid"):
         super().__init__(surrogate, strict)
-        if preset is not None and preset not in PRESETS:
-            raise ValueError(f"unknown TC-LIF preset {preset!r}; expected one of {sorted(PRESETS)}")
-        if parametrization not in PARAMETRIZATIONS:
-            raise ValueError(f"TC-LIF parametrization must be one of {PARAMETRIZATIONS}, got {parametrization!r}")
-        self.parametrization = parametrization
+        check_choice("TCLIF", "preset", preset, (None, *PRESETS))
+        self.parametrization = check_choice("TCLIF", "parametrization", parametrization, PARAMETRIZATIONS)
+        self.beta_sharing = check_choice("TCLIF", "beta_sharing", beta_sharing, SHARING)
+        if beta_sharing == "channel":
+            self.channels = check_int("TCLIF", "channels", channels, what="a positive int with beta_sharing='channel'")
+        elif channels is not None:
+            self.channels = check_int("TCLIF", "channels", channels, what="None or a positive int")
         defaults = PRESETS[preset] if preset is not None else dict(decay_init=(0.0, 0.0), dendrite_reset=0.5,
                                                                    threshold=1.0)
         dendrite_reset = defaults["dendrite_reset"] if dendrite_reset is None else dendrite_reset
@@ -79,13 +82,16 @@ class TCLIF(Neuron):
             c0, c1 = defaults["decay_init"]
             decay_init = (-1.0 / (1.0 + math.exp(-c0)), 1.0 / (1.0 + math.exp(-c1))) if parametrization == "free" \
                 else (c0, c1)
-        if beta_sharing not in SHARING:
-            raise ValueError(f"TC-LIF beta_sharing must be one of {SHARING}, got {beta_sharing!r}")
-        if beta_sharing == "channel" and not (isinstance(channels, int) and channels > 0):
-            raise ValueError(f"TC-LIF beta_sharing='channel' needs channels as a positive int, got {channels!r}")
-        self.channels, self.beta_sharing = channels, beta_sharing
-        self.dendrite_reset, self.threshold = float(dendrite_reset), float(threshold)
-        self.coupling_uses_pre_reset_soma, self.detach_reset = coupling_uses_pre_reset_soma, detach_reset
+        if not (isinstance(decay_init, (tuple, list)) and len(decay_init) == 2
+                and all(isinstance(c, numbers.Real) and not isinstance(c, bool) and math.isfinite(c)
+                        for c in decay_init)):
+            raise ValueError(f"TCLIF: decay_init must be two finite numbers (logits c0, c1; β1, β2 with "
+                             f"parametrization='free'), got {decay_init!r}")
+        self.dendrite_reset = check_real("TCLIF", "dendrite_reset", dendrite_reset, ">= 0")
+        self.threshold = check_real("TCLIF", "threshold", threshold, "> 0")
+        self.coupling_uses_pre_reset_soma = check_flag("TCLIF", "coupling_uses_pre_reset_soma",
+                                                       coupling_uses_pre_reset_soma)
+        self.detach_reset = check_flag("TCLIF", "detach_reset", detach_reset)
         init = torch.tensor([float(c) for c in decay_init])
         self.decay = nn.Parameter(init if beta_sharing == "layer" else init.expand(channels, 2).clone())
 
@@ -113,7 +119,7 @@ class TCLIF(Neuron):
             zeros = torch.zeros_like(x_t)
             state = TCLIFState(zeros, zeros, zeros)
         for field, value in zip(TCLIFState._fields, state):
-            check_state_shape("TCLIF", field, value, tuple(x_t.shape))
+            check_state("TCLIF", field, value, tuple(x_t.shape), x_t.dtype, x_t.device)
         beta1, beta2 = self.betas()
         if self.beta_sharing == "channel":
             beta1, beta2 = channel_view(beta1, x_t.dim() - 2), channel_view(beta2, x_t.dim() - 2)

@@ -12,10 +12,15 @@ x̂_m[t] = Ā_m·x̂_m[t−1] + u[t], Y = D·u + Re Σ_m r_m·x̂_m, x = ReLU(κ
 The extension is compiled on first use with ``torch.utils.cpp_extension.load`` (gcc/clang + ninja, about 30 s
 once, then cached in the torch extensions directory). Where it cannot be built, ``fused_available()`` warns
 once, saying why, and returns False: callers then use the pure-PyTorch path.
+
+Edge cases: empty inputs (B = 0 or a zero-size spatial dim) give empty spikes and zero parameter gradients; a
+NaN in u gives NaN gradients exactly where the step loop's autograd does (selects, not multiplications by 0);
+double backward (``create_graph=True``) raises one line pointing at ``neuron.serial(x)``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -42,7 +47,23 @@ def fused_available() -> bool:
 
 
 def _columns(u: torch.Tensor) -> torch.Tensor:
-    return u.reshape(u.shape[0], -1).contiguous()
+    return u.reshape(u.shape[0], math.prod(u.shape[1:])).contiguous()  # no -1: u may be empty
+
+
+def first_order_only(hint: str):
+    """Decorator of a fused kernel's ``backward``: ``once_differentiable``, and one clear error line instead of a
+    silently wrong (or confusing) second derivative when the backward runs with ``create_graph=True``."""
+    def decorate(backward):
+        once = once_differentiable(backward)
+
+        @functools.wraps(backward)
+        def wrapper(ctx, *grad_outputs):
+            if torch.is_grad_enabled():  # inside backward: True only for create_graph=True
+                raise RuntimeError(f"pmsn: double backward (create_graph=True) is not supported by the fused C++ "
+                                   f"kernel; {hint}")
+            return once(ctx, *grad_outputs)
+        return wrapper
+    return decorate
 
 
 class _FusedPMSN(torch.autograd.Function):
@@ -60,7 +81,7 @@ class _FusedPMSN(torch.autograd.Function):
         return spikes.view(u.shape)
 
     @staticmethod
-    @once_differentiable
+    @first_order_only("run neuron.serial(x) (the step loop, same spikes and gradients) for higher-order gradients")
     def backward(ctx, grad_spikes):
         columns, checkpoints, *params = ctx.saved_tensors
         threshold, scale, surrogate_width, through_integrator = ctx.settings
@@ -75,7 +96,7 @@ class _FusedPMSN(torch.autograd.Function):
             # Column sums (float64) reduced over batch and spatial positions, then to the parameters:
             # P = Σ u·ν, W = Σ u·ζ ⇒ dL/dr = (Re P, −Im P), dL/dĀ = (Re(r·W), −Im(r·W)), dL/dD = Σ u·G.
             modes = params[0].shape[1]
-            per_channel = sums.view(-1, batch, channels, ctx.spatial).sum(dim=(1, 3))  # [4N+1, C]
+            per_channel = sums.view(4 * modes + 1, batch, channels, ctx.spatial).sum(dim=(1, 3))  # [4N+1, C]
             p_re, p_im, w_re, w_im = (per_channel[i * modes:(i + 1) * modes].T for i in range(4))
             r_re, r_im = params[2].double(), params[3].double()
             dtype = columns.dtype

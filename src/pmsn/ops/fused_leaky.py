@@ -13,6 +13,8 @@ Gradients reach ``x`` and the parameters (1/τ of PLIF, TC-LIF's β1, β2 — au
 parameters). Surrogates: the classes of ``pmsn.surrogate``; ``fused_leaky_supports`` is False for any other,
 for non-CPU tensors or dtypes other than float32/float64, and when the extension cannot be built (the loader
 warns once, saying why).
+Empty inputs, NaN inputs and double backward behave as in ``pmsn.ops.fused_cpu`` (same gradients as the step
+loop, NaN included; ``create_graph=True`` raises one line pointing at ``neuron.serial(x)``).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import math
 from pathlib import Path
 
 import torch
-from torch.autograd.function import once_differentiable
 
 from pmsn.ops.cpp_build import load_extension
+from pmsn.ops.fused_cpu import first_order_only
 from pmsn.surrogate import ATan, MultiGaussian, Rectangle, Sigmoid, Triangle
 
 # Position = the surrogate kind code of the C++ side (enum SurrogateKind).
@@ -67,7 +69,7 @@ def fused_leaky_supports(x: torch.Tensor, surrogate, *params) -> bool:
 
 
 def _columns(t: torch.Tensor) -> torch.Tensor:
-    return t.reshape(t.shape[0], -1).contiguous()
+    return t.reshape(t.shape[0], math.prod(t.shape[1:])).contiguous()  # no -1: t may be empty
 
 
 def _needs_graph(*tensors) -> bool:
@@ -89,7 +91,7 @@ class _LeakyFunction(torch.autograd.Function):
         return spikes.view(x.shape)
 
     @staticmethod
-    @once_differentiable
+    @first_order_only("run neuron.serial(x) (the step loop, same spikes and gradients) for higher-order gradients")
     def backward(ctx, grad_spikes):
         columns, checkpoints = ctx.saved_tensors
         threshold, reset, v_reset, v_rest, decay_input, detach_reset, strict, (kind, params) = ctx.settings
@@ -134,7 +136,7 @@ class _TwoCompartmentFunction(torch.autograd.Function):
         b1, b2 = (b.detach().reshape(-1).to(x.dtype).contiguous() for b in (beta1, beta2))
         spatial = math.prod(x.shape[3:])
         threshold, dendrite_reset, pre_reset_coupling, _, strict, _ = settings
-        spikes, checkpoints = _extension().tclif_forward(columns, b1, b2, spatial, threshold, dendrite_reset,
+        spikes, checkpoints = _extension().tclif_forward(columns, b1, b2, max(1, spatial), threshold, dendrite_reset,
                                                          pre_reset_coupling, strict, BLOCK, TILE)
         ctx.save_for_backward(columns, checkpoints, b1, b2)
         ctx.settings, ctx.shape, ctx.spatial = settings, x.shape, spatial
@@ -142,17 +144,18 @@ class _TwoCompartmentFunction(torch.autograd.Function):
         return spikes.view(x.shape)
 
     @staticmethod
-    @once_differentiable
+    @first_order_only("run neuron.serial(x) (the step loop, same spikes and gradients) for higher-order gradients")
     def backward(ctx, grad_spikes):
         columns, checkpoints, b1, b2 = ctx.saved_tensors
         threshold, dendrite_reset, pre_reset_coupling, detach_reset, strict, (kind, params) = ctx.settings
         need_x, need_betas = ctx.needs_input_grad[0], any(ctx.needs_input_grad[1:3])
         grad_x, beta_sums = _extension().tclif_backward(
-            _columns(grad_spikes.to(columns.dtype)), columns, checkpoints, b1, b2, ctx.spatial, threshold,
+            _columns(grad_spikes.to(columns.dtype)), columns, checkpoints, b1, b2, max(1, ctx.spatial), threshold,
             dendrite_reset, pre_reset_coupling, detach_reset, strict, kind, params, BLOCK, TILE, need_x, need_betas)
         grads = [grad_x.view(ctx.shape) if need_x else None, None, None]
         if need_betas:  # float64 column sums [2, J] → per layer or per channel (channel of column j: (j//S) % C)
-            per_group = beta_sums.view(2, -1, b1.numel(), ctx.spatial).sum(dim=(1, 3))
+            outer = ctx.shape[1] * ctx.shape[2] // b1.numel()  # no -1: J may be 0
+            per_group = beta_sums.view(2, outer, b1.numel(), ctx.spatial).sum(dim=(1, 3))
             for i, (like, need) in enumerate(zip(ctx.beta_like, ctx.needs_input_grad[1:3])):
                 grads[1 + i] = per_group[i].to(like[0]).reshape(like[1]) if need else None
         return (*grads, None)
@@ -178,6 +181,7 @@ def tclif_fused(x: torch.Tensor, beta1: torch.Tensor, beta2: torch.Tensor, *, th
     if _needs_graph(x, beta1, beta2):
         return _TwoCompartmentFunction.apply(x, beta1, beta2, settings)
     b1, b2 = (b.reshape(-1).to(x.dtype).contiguous() for b in (beta1, beta2))
-    spikes, _ = _extension().tclif_forward(_columns(x), b1, b2, math.prod(x.shape[3:]), settings[0], settings[1],
-                                           settings[2], settings[4], 0, TILE)
+    spatial = max(1, math.prod(x.shape[3:]))  # the kernel wants S >= 1; a zero-size spatial dim has no columns
+    spikes, _ = _extension().tclif_forward(_columns(x), b1, b2, spatial, settings[0], settings[1], settings[2],
+                                           settings[4], 0, TILE)
     return spikes.view(x.shape)

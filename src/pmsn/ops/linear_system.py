@@ -70,6 +70,8 @@ def causal_conv_fft(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     steps = u.shape[0]
     n_fft = 1 << (2 * steps - 1).bit_length()  # ≥ 2T−1 avoids wrap-around; a power of two is fastest
     shape = (-1, 1, kernel.shape[1]) + (1,) * (u.dim() - 3)
+    if u.numel() == 0:  # MKL refuses empty FFTs; an empty product of the right shape keeps the graph to K
+        return u * kernel[:steps].reshape((steps,) + shape[1:])
     u_f = torch.fft.rfft(u, n=n_fft, dim=0)
     k_f = torch.fft.rfft(kernel, n=n_fft, dim=0).reshape(shape)
     return torch.fft.irfft(u_f * k_f, n=n_fft, dim=0)[:steps]

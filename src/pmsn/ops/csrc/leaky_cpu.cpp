@@ -93,7 +93,7 @@ void surrogate_derivative(const Surrogate& sg, const scalar_t* charged, scalar_t
       for (int64_t i = 0; i < n; ++i) {
         const scalar_t x = charged[i] - threshold;
         const scalar_t room = width - (x < 0 ? -x : x);
-        out[i] = room > 0 ? room / width_sq : scalar_t(0);
+        out[i] = room <= 0 ? scalar_t(0) : room / width_sq;  // NaN stays NaN, like clamp_min
       }
       break;
     }
@@ -284,7 +284,9 @@ void leaky_backward_tile(const scalar_t* x, const scalar_t* grad_spikes, const s
   std::fill(grad_v, grad_v + width, scalar_t(0));
   const scalar_t k = c.k, keep = scalar_t(1) - c.k, threshold = c.threshold, v_reset = c.v_reset;
   const scalar_t fires = c.fires_at_threshold;
-  const scalar_t reset_gain = c.detach_reset ? scalar_t(0) : scalar_t(1);
+  // S reaches V only through an attached hard or soft reset; the term is left out (a select, not a ·0 that
+  // would turn a NaN potential into a NaN gradient where autograd has no path at all)
+  const bool reset_path = !c.detach_reset && c.reset != kNone;
   const bool decay_input = c.decay_input;
   const int64_t reset = c.reset;
   for (int64_t b = block_count(steps, block) - 1; b >= 0; --b) {
@@ -309,7 +311,8 @@ void leaky_backward_tile(const scalar_t* x, const scalar_t* grad_spikes, const s
         // ∂V/∂H and ∂V/∂S of the reset (§1.4)
         const scalar_t dv_dh = reset == kHard ? scalar_t(1) - spike : scalar_t(1);
         const scalar_t dv_ds = reset == kHard ? v_reset - h : (reset == kSoft ? -threshold : scalar_t(0));
-        const scalar_t g_h = grad_v[j] * dv_dh + (gs_t[j] + grad_v[j] * (reset_gain * dv_ds)) * sg_t[j];
+        const scalar_t g_s = reset_path ? gs_t[j] + grad_v[j] * dv_ds : gs_t[j];
+        const scalar_t g_h = grad_v[j] * dv_dh + g_s * sg_t[j];
         gx_t[j] = decay_input ? g_h * k : g_h;
         grad_v[j] = g_h * keep;
         rate_acc[j] += g_h * f_t[j];
@@ -465,7 +468,11 @@ std::vector<torch::Tensor> tclif_forward(const torch::Tensor& x, const torch::Te
 }
 
 // Reverse sweep of one tile, block by block (last first). grad_x / beta_sums ([2, J]) may be null.
-template <typename scalar_t>
+// kResetPath: S reaches U and D through an attached reset; kCouplingPath: S[t−1] reaches a through the pre-reset
+// coupling (attached reset only: the pre-reset soma is rebuilt from the spike used by the reset). A path that does
+// not exist is left out at compile time, not multiplied by 0 (that would turn a NaN potential into NaN gradients
+// where autograd has none; a runtime select in the loop would stop gcc from vectorising it).
+template <typename scalar_t, bool kResetPath, bool kCouplingPath>
 void tclif_backward_tile(const scalar_t* x, const scalar_t* grad_spikes, const scalar_t* checkpoints, int64_t steps,
                          int64_t columns, int64_t first, int64_t width, int64_t block,
                          const TwoCompartmentConfig<scalar_t>& c, const TileBetas<scalar_t>& betas,
@@ -485,9 +492,6 @@ void tclif_backward_tile(const scalar_t* x, const scalar_t* grad_spikes, const s
   scalar_t* acc1 = acc;
   scalar_t* acc2 = acc + width;
   const scalar_t threshold = c.threshold, gamma = c.dendrite_reset, fires = c.fires_at_threshold;
-  const scalar_t reset_gain = c.detach_reset ? scalar_t(0) : scalar_t(1);
-  // the pre-reset soma is rebuilt from the spike used by the reset: no gradient through it when detached
-  const scalar_t coupling_gain = (c.pre_reset_coupling && !c.detach_reset) ? threshold : scalar_t(0);
   const scalar_t* beta1 = betas.beta1.data();
   const scalar_t* beta2 = betas.beta2.data();
   for (int64_t b = block_count(steps, block) - 1; b >= 0; --b) {
@@ -506,7 +510,8 @@ void tclif_backward_tile(const scalar_t* x, const scalar_t* grad_spikes, const s
       scalar_t* gx_t = grad_x != nullptr ? grad_x + t * columns + first : dummy_grad_x;
 #pragma omp simd
       for (int64_t j = 0; j < width; ++j) {
-        const scalar_t g_s = gs_t[j] + grad_p[j] + reset_gain * (-gamma * grad_d[j] - threshold * grad_u[j]);
+        const scalar_t g_s = kResetPath ? gs_t[j] + grad_p[j] + (-gamma * grad_d[j] - threshold * grad_u[j])
+                                        : gs_t[j] + grad_p[j];
         const scalar_t g_uc = grad_u[j] + g_s * slope[row + j];
         const scalar_t g_dc = grad_d[j] + beta2[j] * g_uc;
         const scalar_t g_a = beta1[j] * g_dc;
@@ -515,7 +520,7 @@ void tclif_backward_tile(const scalar_t* x, const scalar_t* grad_spikes, const s
         acc2[j] += g_uc * dendrite_charged[row + j];
         grad_d[j] = g_dc;
         grad_u[j] = g_uc + g_a;
-        grad_p[j] = coupling_gain * g_a;
+        grad_p[j] = kCouplingPath ? threshold * g_a : scalar_t(0);
       }
     }
     if (beta_sums != nullptr) {
@@ -559,6 +564,9 @@ std::vector<torch::Tensor> tclif_backward(const torch::Tensor& grad_spikes, cons
     const scalar_t* ckpt = checkpoints.data_ptr<scalar_t>();
     scalar_t* gx_ptr = need_grad_x ? grad_x.data_ptr<scalar_t>() : nullptr;
     double* sums_ptr = need_grad_betas ? beta_sums.data_ptr<double>() : nullptr;
+    const auto backward_tile = detach_reset ? &tclif_backward_tile<scalar_t, false, false>
+                               : pre_reset_coupling ? &tclif_backward_tile<scalar_t, true, true>
+                                                    : &tclif_backward_tile<scalar_t, true, false>;
     at::parallel_for(0, tile_count(columns, tile), tile_grain(steps, tile), [&](int64_t tile_begin, int64_t tile_end) {
       TileBetas<scalar_t> betas(tile);
       // row 0: state, adjoints, sums; 1: U_c; 2: surrogate; 3: D_c; 4: a
@@ -566,8 +574,8 @@ std::vector<torch::Tensor> tclif_backward(const torch::Tensor& grad_spikes, cons
       for (int64_t index = tile_begin; index < tile_end; ++index) {
         const int64_t first = index * tile, width = std::min(tile, columns - first);
         betas.gather(beta1.data_ptr<scalar_t>(), beta2.data_ptr<scalar_t>(), beta1.numel(), spatial, first, width);
-        tclif_backward_tile<scalar_t>(x_ptr, gs_ptr, ckpt, steps, columns, first, width, block, c, betas, sg,
-                                      scratch, gx_ptr, sums_ptr);
+        backward_tile(x_ptr, gs_ptr, ckpt, steps, columns, first, width, block, c, betas, sg, scratch, gx_ptr,
+                      sums_ptr);
       }
     });
   });

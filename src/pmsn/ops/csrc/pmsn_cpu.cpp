@@ -173,7 +173,7 @@ void sweep_forward(const Problem<scalar_t>& pb, int64_t first, int64_t width, in
 #pragma omp simd
       for (int64_t k = 0; k < width; ++k) {
         const scalar_t drive = scale * current[k];
-        const scalar_t v = remainder[k] + (drive > 0 ? drive : scalar_t(0));
+        const scalar_t v = remainder[k] + (drive <= 0 ? scalar_t(0) : drive);  // ReLU, NaN stays NaN (torch.relu)
         const scalar_t above = v > threshold ? scalar_t(1) : scalar_t(0);
         const scalar_t at = v == threshold ? fires_at_threshold : scalar_t(0);
         s_t[k] = above + at;
@@ -187,11 +187,13 @@ void sweep_forward(const Problem<scalar_t>& pb, int64_t first, int64_t width, in
 #pragma omp simd
       for (int64_t k = 0; k < width; ++k) {
         const scalar_t drive = scale * current[k];
-        const scalar_t v = remainder[k] + (drive > 0 ? drive : scalar_t(0));
+        const scalar_t v = remainder[k] + (drive <= 0 ? scalar_t(0) : drive);
         const scalar_t distance = v - threshold;
         const scalar_t tri = tri_width - (distance < 0 ? -distance : distance);
-        sg_t[k] = tri > 0 ? gs_t[k] * (tri * inv_width_sq) : scalar_t(0);
-        gain_t[k] = drive > 0 ? scale : scalar_t(0);
+        // NaN propagates as in autograd: (γ − |x|).clamp_min(0) keeps NaN, dL/dS·0 is NaN for dL/dS = NaN/inf,
+        // and ReLU's backward passes the gradient where its output (here NaN) is not <= 0
+        sg_t[k] = gs_t[k] * (tri <= 0 ? scalar_t(0) : tri * inv_width_sq);
+        gain_t[k] = drive <= 0 ? scalar_t(0) : scale;
         remainder[k] = v - threshold * std::floor(v / threshold);
       }
     }
@@ -290,7 +292,7 @@ void adjoint_mode_chunk(BackwardScratch<scalar_t>& s, int64_t stride, int64_t mo
 // then run the adjoint recurrences backwards through the block. `grad_u` / `sums` may be null.
 template <typename scalar_t>
 void backward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, BackwardScratch<scalar_t>& s,
-                   const scalar_t* grad_spikes, const scalar_t* checkpoints, scalar_t carry, scalar_t* grad_u,
+                   const scalar_t* grad_spikes, const scalar_t* checkpoints, bool carry, scalar_t* grad_u,
                    double* sums) {
   const int64_t modes = pb.modes, columns = pb.columns, stride = pb.stride;
   s.p.gather(pb.params, first, width, modes, pb.channels, pb.spatial);
@@ -308,7 +310,7 @@ void backward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, Ba
     std::copy_n(ckpt + 2 * modes * columns, width, s.state.remainder.data());
     sweep_forward<scalar_t>(pb, first, width, t_begin, t_end, s.p, s.state, s.current.data(), nullptr,
                             {grad_spikes, s.grad_y.data(), s.relu_gain.data()});
-    // G = dL/dY (§5.9: element-wise, carry 0, or summed over t' ≥ t, carry 1), times κ·[κY > 0];
+    // G = dL/dY (§5.9: element-wise, or summed over t' ≥ t with `carry`), times κ·[κY > 0];
     // dL/du starts from D·G; u is copied so that padded lanes read zeros.
     scalar_t* skip_sum = s.block_sums.data() + 4 * modes * stride;
     std::fill(skip_sum, skip_sum + stride, scalar_t(0));
@@ -321,8 +323,9 @@ void backward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, Ba
       scalar_t* gu = s.grad_u_block.data() + row * stride;
 #pragma omp simd
       for (int64_t k = 0; k < width; ++k) {
-        acc[k] = acc[k] * carry + g[k];
-        g[k] = acc[k] * gain_t[k];
+        // selects, not ·0: a NaN must not leak where autograd has no path (ReLU's zero gradient is a select)
+        acc[k] = carry ? acc[k] + g[k] : g[k];
+        g[k] = gain_t[k] == 0 ? scalar_t(0) : acc[k] * gain_t[k];
         gu[k] = skip[k] * g[k];
         u_copy[k] = u_t[k];
         skip_sum[k] += u_t[k] * g[k];
@@ -420,7 +423,7 @@ std::vector<torch::Tensor> backward(const torch::Tensor& grad_spikes, const torc
     // fires_at_threshold is irrelevant here: the recompute produces no spikes.
     const Problem<scalar_t> pb(u, params, channels, spatial, block, tile,
                                {scalar_t(threshold), scalar_t(scale), scalar_t(surrogate_width), scalar_t(1)});
-    const scalar_t carry = through_integrator ? scalar_t(1) : scalar_t(0);
+    const bool carry = through_integrator;
     const scalar_t* gs_ptr = grad_spikes.data_ptr<scalar_t>();
     const scalar_t* ckpt_ptr = checkpoints.data_ptr<scalar_t>();
     scalar_t* gu_ptr = need_grad_u ? grad_u.data_ptr<scalar_t>() : nullptr;
