@@ -10,7 +10,7 @@ from pmsn.bench.energy_model import (E_AC_PJ, E_MAC_PJ, LayerSpec, NeuronCost, l
                                      neuron_cost, neuron_cost_by_name, tclif_table2_layers)
 from pmsn.experiments.papers import tclif_table2_energy
 from pmsn.models import build_model
-from pmsn.neurons import LIF, PMSN, PSN, TCLIF, MaskedPSN, SlidingPSN
+from pmsn.neurons import LIF, PMSN, PSN, TCLIF, MaskedPSN, NoResetPMSN, SlidingPSN
 
 
 @pytest.mark.parametrize("neuron, expected_nj", [("lif", 23.90), ("tclif", 28.18)])
@@ -47,7 +47,7 @@ def test_neuron_costs_by_kind():
     assert neuron_cost(LIF(reset="none"), 10) == NeuronCost(1.0, 0.0)
     assert neuron_cost(TCLIF(), 10) == NeuronCost(2.0, 2.0)
     assert neuron_cost(PMSN(4, compartments=5), 10) == NeuronCost(5.0, 1.0)
-    assert neuron_cost(PMSN(4, compartments=9, soma_mode="no_reset"), 10) == NeuronCost(9.0, 0.0)
+    assert neuron_cost(NoResetPMSN(4, compartments=9), 10) == NeuronCost(9.0, 0.0)
     assert neuron_cost(PSN(T=16), 16) == NeuronCost(16.0, 0.0)
     assert neuron_cost(MaskedPSN(T=16, order=4), 16) == NeuronCost(4.0, 0.0)
     assert neuron_cost(SlidingPSN(order=3), 16) == NeuronCost(3.0, 0.0)

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from pmsn.neurons import ALIF, LIF, PLIF, PMSN, PSN, TCLIF, MaskedPSN, SlidingPSN
+from pmsn.neurons import ALIF, LIF, PLIF, PMSN, PSN, TCLIF, MaskedPSN, SlidingPSN, build_pmsn
 from pmsn.ops.fused_cpu import fused_available
 from pmsn.ops.fused_leaky import fused_leaky_supports
 from pmsn.surrogate import Sigmoid
@@ -20,7 +20,7 @@ FUSED_LEAKY = fused_leaky_supports(torch.zeros(1), Sigmoid())
 
 
 def make_pmsn(channels, **kw):
-    neuron = PMSN(channels=channels, **kw)
+    neuron = build_pmsn(channels=channels, **kw)
     with torch.no_grad():  # spread Δ so that the kernel reaches far back
         neuron.log_dt.uniform_(math.log(1e-2), math.log(0.5))
     return neuron
@@ -284,7 +284,7 @@ BAD_ARGUMENTS = [
                                                        r"dt_max=0.1"),
     (lambda: PMSN(channels=3, output_init="first"), r"PMSN: output_init must be one of .*got 'first'"),
     (lambda: PMSN(channels=3, chunk=0), r"PMSN: chunk must be a positive int, got 0"),
-    (lambda: PMSN(channels=3, soma_mode="bogus"), r"PMSN: soma_mode must be one of .*got 'bogus'"),
+    (lambda: build_pmsn(channels=3, soma_mode="bogus"), r"PMSN: soma_mode must be one of .*got 'bogus'"),
     (lambda: PMSN(channels=3, strict="false"), r"PMSN: strict must be a bool, got 'false'"),
 ]
 

@@ -8,13 +8,13 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pmsn.neurons import ALIF, LIF, PLIF, PMSN, TCLIF, MaskedPSN, SlidingPSN
+from pmsn.neurons import ALIF, LIF, PLIF, TCLIF, MaskedPSN, SlidingPSN, build_pmsn
 
 SHAPES = [(1, 3), (2, 3), (3, 2, 4), (2, 2, 2, 3)]  # [B, C, *spatial]
 
 
 def make_pmsn(C, T, **kw):
-    neuron = PMSN(channels=C, compartments=kw.pop("compartments", 5), **kw)
+    neuron = build_pmsn(channels=C, compartments=kw.pop("compartments", 5), **kw)
     with torch.no_grad():  # spread Δ so the kernel reaches far back, scale D so the soma fires often
         neuron.log_dt.uniform_(math.log(1e-2), math.log(0.5))
     return neuron

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from pmsn.neurons import ALIF, LIF, PLIF, PMSN, PSN, TCLIF, MaskedPSN, SlidingPSN, build_neuron
+from pmsn.neurons import (ALIF, LIF, PLIF, PMSN, PSN, TCLIF, MaskedPSN, SlidingPSN, build_neuron,
+                          build_pmsn)
 
 ALL = {
     "LIF": lambda: LIF(), "PLIF": lambda: PLIF(), "ALIF": lambda: ALIF(channels=3), "TCLIF": lambda: TCLIF(),
@@ -85,7 +86,7 @@ def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match="compartments must be an int >= 2"):
         PMSN(channels=3, compartments=1)
     with pytest.raises(ValueError, match="soma_mode.*'bogus'"):
-        PMSN(channels=3, soma_mode="bogus")
+        build_pmsn(channels=3, soma_mode="bogus")
     with pytest.raises(ValueError, match="unknown surrogate 'foo'"):
         LIF(surrogate="foo")
     with pytest.raises(ValueError, match=r"order must be an int in \[1, T=4\], got 9"):
@@ -95,7 +96,11 @@ def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match="pass T"):
         build_neuron("psn", 3)
     with pytest.raises(ValueError, match="global_mode.*needs the whole sequence|no step"):
-        PMSN(channels=3, global_mode="sum").step(torch.zeros(1, 3))
+        build_pmsn(channels=3, global_mode="sum").step(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="parallel soma only"):
+        build_pmsn(channels=3, global_mode="sum", soma_mode="serial")
+    with pytest.raises(TypeError, match="soma_mode"):
+        PMSN(channels=3, soma_mode="serial")  # the paper's neuron; variants are classes of their own
 
 
 def test_empty_sequence_and_bad_pmsn_settings():

@@ -1,4 +1,4 @@
-"""Parameter groups (spec neurons §5.4 / experiments §3.1), the lr schedule and the masked-PSN λ schedule."""
+"""Parameter groups by declared role (docs/training.md §2), the lr schedule and the masked-PSN λ schedule."""
 
 import math
 
@@ -39,6 +39,32 @@ def test_imagenet_and_single_group_rules():
     assert table["A_imag"] == {(1.0, 1e-4)} and table["CV_real"] == {(0.1, 1e-4)} and table["D"] == {(0.1, 1e-4)}
     groups = parameter_groups(model, OptimConfig(lr=5e-4, weight_decay=0.0, neuron_groups="none"))
     assert len(groups) == 1 and groups[0]["lr"] == 5e-4
+
+
+def test_groups_follow_declared_roles_not_names():
+    class Toy(torch.nn.Module):
+        optimizer_roles = {"slow": "neuron_slow", "fast": "neuron_fast"}
+
+        def __init__(self):
+            super().__init__()
+            self.slow, self.fast = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(3))
+            self.log_dt = torch.nn.Parameter(torch.zeros(1))  # a PMSN name without a role: global
+
+    optim = OptimConfig(lr=1e-2, neuron_lr=1e-3, weight_decay=0.5)
+    table = _groups_by_param(Toy(), optim)
+    assert table == {"slow": {(1e-3, 0.0)}, "fast": {(1e-2, 0.0)}, "log_dt": {(1e-2, 0.5)}}
+    assert [g["name"] for g in parameter_groups(Toy(), optim)] == ["global", "neuron_slow", "neuron_fast"]
+    Toy.optimizer_roles = {"slow": "sluggish"}
+    with pytest.raises(ValueError, match="Toy.optimizer_roles gives 'slow' the role 'sluggish'"):
+        parameter_groups(Toy(), optim)
+
+
+def test_group_layout_is_stable_when_learning_rates_change():
+    model = build_model("pmsn_smnist", neuron="pmsn", num_classes=10, width=8, depth=2, T=49)
+    same = OptimConfig(lr=1e-3, neuron_lr=1e-3, weight_decay=0.0)
+    other = OptimConfig(lr=1e-2, neuron_lr=1e-4, weight_decay=1e-2)
+    layout = [[id(p) for p in g["params"]] for g in parameter_groups(model, same)]
+    assert layout == [[id(p) for p in g["params"]] for g in parameter_groups(model, other)]  # resume may change lr
 
 
 def test_build_optimizer_kinds():

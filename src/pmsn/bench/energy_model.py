@@ -156,8 +156,7 @@ def neuron_cost(module: nn.Module, steps: int) -> NeuronCost:
 
     kind = neuron_kind(module)
     if kind == "pmsn":
-        return neuron_cost_by_name("pmsn", compartments=module.compartments,
-                                   resets=module.soma_mode not in ("no_reset", "memoryless"))
+        return neuron_cost_by_name("pmsn", compartments=module.compartments, resets=module.resets)
     if isinstance(module, (LIF, PLIF)):
         return neuron_cost_by_name(kind, resets=module.reset != "none")
     return neuron_cost_by_name(kind, steps=steps, order=getattr(module, "order", None))

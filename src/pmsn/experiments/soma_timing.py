@@ -31,7 +31,7 @@ def soma(options: Options) -> dict:
     """Wall time of one training step (forward + backward) and one inference forward of a PMSN layer with the
     parallel soma vs the serial soma, the whole serial MSN (step loop) and LIF (its default path — the fused
     sweep on CPU — and its step loop), vs T (PMSN Fig. 5 setting: one layer of 256 neurons)."""
-    from pmsn.neurons import LIF, PMSN
+    from pmsn.neurons import LIF, PMSN, SerialSomaPMSN
 
     lengths = options.lengths or ((32,) if options.smoke else (64, 256, 1024, 4096))
     channels = options.channels or (8 if options.smoke else 256)
@@ -41,7 +41,7 @@ def soma(options: Options) -> dict:
     variants_to_time = {
         "PMSN parallel": lambda: PMSN(channels),
         "PMSN parallel (FFT path)": lambda: PMSN(channels, path="fft"),
-        "PMSN serial soma": lambda: PMSN(channels, soma_mode="serial"),
+        "PMSN serial soma": lambda: SerialSomaPMSN(channels),
         "serial MSN (step loop)": lambda: _Serial(PMSN(channels)),
         "LIF (default path)": lambda: LIF(tau=2.0, reset="soft"),
         "LIF (step loop)": lambda: _Serial(LIF(tau=2.0, reset="soft")),

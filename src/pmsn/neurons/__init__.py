@@ -13,11 +13,13 @@ from torch import nn
 from pmsn.neurons.base import Neuron
 from pmsn.neurons.lif import ALIF, LIF, PLIF
 from pmsn.neurons.pmsn import PMSN
+from pmsn.neurons.pmsn_variants import (GlobalPMSN, MemorylessPMSN, NoResetPMSN, SerialSomaPMSN, SoftResetPMSN,
+                                        build_pmsn)
 from pmsn.neurons.psn import PSN, MaskedPSN, SlidingPSN
 from pmsn.neurons.tclif import TCLIF
 
 NEURONS = {
-    "pmsn": PMSN,
+    "pmsn": build_pmsn,  # PMSN, or an ablation variant by soma_mode / global_mode (pmsn_variants.py)
     "lif": LIF,
     "plif": PLIF,
     "alif": ALIF,
@@ -54,5 +56,5 @@ def build_neuron(name: str, channels: int, T: int | None = None, **kwargs) -> nn
     return NEURONS[name](**kwargs)
 
 
-__all__ = ["Neuron", "LIF", "PLIF", "ALIF", "TCLIF", "PSN", "MaskedPSN", "SlidingPSN", "PMSN", "NEURONS",
-           "build_neuron"]
+__all__ = ["Neuron", "LIF", "PLIF", "ALIF", "TCLIF", "PSN", "MaskedPSN", "SlidingPSN", "PMSN", "SerialSomaPMSN",
+           "SoftResetPMSN", "NoResetPMSN", "MemorylessPMSN", "GlobalPMSN", "build_pmsn", "NEURONS", "build_neuron"]

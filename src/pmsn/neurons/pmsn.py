@@ -1,16 +1,18 @@
-"""PMSN: the parallel multi-compartment spiking neuron (spec neurons.md §5; paper 000).
+"""PMSN: the parallel multi-compartment spiking neuron of Chen et al., "PMSN: A Parallel Multi-compartment
+Spiking Neuron for Multi-scale Temporal Processing", 2024, arXiv:2408.14917. Derivations: docs/pmsn.md.
 
 n compartments: n − 1 hidden compartments form a linear system, diagonalised into N = n − 1 complex modes,
 and one spiking soma. Per channel and time step t (serial definition, ``step``):
 
-    x_m[t] = Ā_m·x_m[t−1] + B̄_m·u[t]                   modal recurrence, zero-order hold       §5.5
-    Y[t]   = Re Σ_m C̃_m·x_m[t] + D·u[t]                current into the soma                   §5.5
-    v[t]   = r[t−1] + ReLU(κ·Y[t])                       non-leaky soma, clamped input           §5.7-5.8
-    S[t]   = [v[t] ≥ θ],   r[t] = v[t] − θ·⌊v[t]/θ⌋      fire once, keep the remainder           §5.8
+    x_m[t] = Ā_m·x_m[t−1] + B̄_m·u[t]                   modal recurrence, zero-order hold   PMSN eq. 10, docs §3.1
+    Y[t]   = Re Σ_m C̃_m·x_m[t] + D·u[t]                current into the soma               PMSN eq. 10, docs §3.1
+    v[t]   = r[t−1] + ReLU(κ·Y[t])                       non-leaky soma, clamped input       docs/pmsn.md §5.1
+    S[t]   = [v[t] ≥ θ],   r[t] = v[t] − θ·⌊v[t]/θ⌋      fire once, keep the remainder       PMSN eq. 16-18, §5.2
 
 Parallel path (``forward``): Y = K ∗ u + D·u with K[l] = Re Σ_m C̃_m B̄_m Ā_mˡ by FFT or by a chunked scan
 (``pmsn.ops``), then the cumulative-sum soma; on CPU the fused C++ sweep does both in one pass over time.
-All equal the loop of ``step``. One exception, a NaN in the input: the fused and serial paths leave the steps
+All equal the loop of ``step`` (the proof: docs/pmsn.md §5.4). The ablation variants (serial soma, soft reset,
+no reset, memoryless soma, global input) are subclasses in ``pmsn.neurons.pmsn_variants``. One exception, a NaN in the input: the fused and serial paths leave the steps
 before it untouched, while the chunked scan (FFT) mixes a whole chunk (sequence) in one matmul (transform), so the
 NaN also reaches the currents of earlier steps of that chunk (column) there and silences their spikes; the
 gradients are NaN on the same entries on every path.
@@ -34,12 +36,10 @@ from pmsn.surrogate import Triangle, spike
 
 log = logging.getLogger(__name__)
 
-SOMA_MODES = ("parallel", "serial", "serial_soft", "no_reset", "memoryless")
 PATHS = ("fft", "chunked", "fused")
 SHORT_T = 256  # on GPU, sequences shorter than this use the chunked scan, longer ones the FFT
-GLOBAL_MODES = (None, "sum")
 
-# Per-task presets of the official code (spec §5.10): coupling c, dt range, C vector, D init, κ.
+# Per-task presets of the official code (docs/pmsn.md §8): coupling c, dt range, C vector, D init, κ.
 PRESETS = {
     "sequential": dict(coupling=5.0, dt_min=1e-3, dt_max=1e-1, output_init="last", skip_init="normal", scale=1.0),
     "scifar_column": dict(coupling=5.0, dt_min=1e-3, dt_max=1e-1, output_init="last", skip_init="normal", scale=0.2),
@@ -69,22 +69,25 @@ class PMSN(Neuron):
         coupling: c of the tridiagonal init (5 sequential, 0.25 ImageNet). dt_min, dt_max: log-uniform Δ range.
         output_init: ``"last"`` (C = e_N) or ``"ones"`` (SHD). skip_init: D ~ ``"normal"`` N(0,1) or ``"uniform"`` U[0,1).
         surrogate: of the spike (default triangle, width 1). strict: fire on v > θ instead of v ≥ θ.
-        soma_grad: ``"elementwise"`` (paper = code) or ``"cumsum"`` (gradient through the integrator), §5.9.
-        soma_mode: ``"parallel"`` (default), ``"serial"`` (same soma run step by step in forward), ablations
-            ``"serial_soft"`` (no clamp, subtract θ per spike, eq. 11), ``"no_reset"`` (integrate-and-fire
-            without reset), ``"memoryless"`` (S = [κY ≥ θ]), §5.11.
-        global_mode: ``None`` or ``"sum"`` — "global PMSN": every step sees I_g = Σ_t u[t] (spec §5.11 (a));
-            non-causal, so ``step`` is unavailable.
+        soma_grad: ``"elementwise"`` (paper = code) or ``"cumsum"`` (gradient through the integrator),
+            docs/pmsn.md §6.
         path: force ``"fft"``, ``"chunked"`` or ``"fused"`` (CPU C++ sweep); ``None`` picks: CPU → fused (if it
             builds, else chunked), CUDA → chunked below T = 256, FFT above; the choice is logged at debug level.
         chunk: steps per chunk of the float32 cumulative-sum soma (remainder carried) and of the chunked scan.
     """
 
+    # optimiser role of each parameter (docs/training.md §2): the papers train the kernel at its own learning rate
+    optimizer_roles = {"log_dt": "neuron_slow", "log_A_real": "neuron_slow", "A_imag": "neuron_frequency",
+                       "VinvB_real": "neuron_input", "VinvB_imag": "neuron_fast", "CV_real": "neuron_fast",
+                       "CV_imag": "neuron_fast"}
+    soma_mode = "parallel"  # the paper's soma; the ablation variants override it (pmsn_variants.py)
+    resets = True  # the soma resets after a spike (energy counting: docs/training.md §6)
+    fusable = True  # the fused C++ sweep computes this soma
+
     def __init__(self, channels: int, compartments: int = 5, threshold: float = 1.0, scale: float = 1.0,
                  coupling: float = 5.0, dt_min: float = 1e-3, dt_max: float = 1e-1, output_init: str = "last",
                  skip_init: str = "normal", surrogate="triangle", strict: bool = False,
-                 soma_grad: str = "elementwise", soma_mode: str = "parallel", global_mode: str | None = None,
-                 path: str | None = None, chunk: int = 64):
+                 soma_grad: str = "elementwise", path: str | None = None, chunk: int = 64):
         super().__init__(surrogate, strict)
         self.channels = check_int("PMSN", "channels", channels)
         self.compartments = check_int("PMSN", "compartments", compartments, minimum=2,
@@ -96,27 +99,26 @@ class PMSN(Neuron):
         if dt_min > dt_max:
             raise ValueError(f"PMSN: dt_min must be <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
         self.chunk = check_int("PMSN", "chunk", chunk)
-        for name, value, allowed in (("soma_grad", soma_grad, SOMA_GRADS), ("soma_mode", soma_mode, SOMA_MODES),
-                                     ("global_mode", global_mode, GLOBAL_MODES), ("path", path, PATHS + (None,)),
+        for name, value, allowed in (("soma_grad", soma_grad, SOMA_GRADS), ("path", path, PATHS + (None,)),
                                      ("output_init", output_init, ("last", "ones")),
                                      ("skip_init", skip_init, ("normal", "uniform"))):
             check_choice("PMSN", name, value, allowed)
-        self.soma_grad, self.soma_mode, self.global_mode, self.path = soma_grad, soma_mode, global_mode, path
+        self.soma_grad, self.path = soma_grad, path
 
-        # init (§5.2-5.4): diagonalise the coupling matrix once, replicate per channel
+        # init (docs/pmsn.md §1.2-2.3): diagonalise the coupling matrix once, replicate per channel
         hidden = compartments - 1
         real, omega, input_gain, readout = diagonalize(coupling_matrix(hidden, coupling), output_init)
 
         def per_channel(values: torch.Tensor) -> nn.Parameter:
             return nn.Parameter(values.to(torch.float32).expand(channels, hidden).clone())
 
-        self.log_dt = nn.Parameter(torch.empty(channels).uniform_(math.log(dt_min), math.log(dt_max)))
-        self.log_A_real = per_channel(torch.log(-real))
-        self.A_imag = per_channel(omega)
-        self.VinvB_real, self.VinvB_imag = per_channel(input_gain.real), per_channel(input_gain.imag)
-        self.CV_real, self.CV_imag = per_channel(readout.real), per_channel(readout.imag)
+        self.log_dt = nn.Parameter(torch.empty(channels).uniform_(math.log(dt_min), math.log(dt_max)))  # log Δ [C]
+        self.log_A_real = per_channel(torch.log(-real))  # log(−Re λ_m) [C, N]: decay rates of the modes
+        self.A_imag = per_channel(omega)  # Im λ_m [C, N]: oscillation frequencies
+        self.VinvB_real, self.VinvB_imag = per_channel(input_gain.real), per_channel(input_gain.imag)  # V⁻¹B [C, N]
+        self.CV_real, self.CV_imag = per_channel(readout.real), per_channel(readout.imag)  # CV [C, N]
         skip = torch.randn(channels) if skip_init == "normal" else torch.rand(channels)
-        self.D = nn.Parameter(skip)
+        self.D = nn.Parameter(skip)  # D [C]: direct input to the soma, trained like the layer weights
 
     @classmethod
     def from_preset(cls, preset: str, channels: int, **overrides) -> "PMSN":
@@ -127,11 +129,11 @@ class PMSN(Neuron):
 
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, compartments={self.compartments}, threshold={self.threshold}, "
-                f"scale={self.scale}, soma_mode={self.soma_mode!r}, soma_grad={self.soma_grad!r}")
+                f"scale={self.scale}, soma_grad={self.soma_grad!r}")
 
     # the linear system ---------------------------------------------------------------------------------------
     def modal_system(self, dtype=None):
-        """(Ā, B̄, C̃) complex ``[C, N]`` from the learned parameters (§5.5), computed in ``dtype``."""
+        """(Ā, B̄, C̃) complex ``[C, N]`` from the learned parameters (docs/pmsn.md §3.1), computed in ``dtype``."""
         params = [self.log_dt, self.log_A_real, self.A_imag, self.VinvB_real, self.VinvB_imag, self.CV_real,
                   self.CV_imag]
         if dtype is not None:
@@ -139,7 +141,7 @@ class PMSN(Neuron):
         return discretize(*params)
 
     def kernel(self, steps: int, dtype=None) -> torch.Tensor:
-        """The convolution kernel K ``[steps, C]`` of the hidden system (§5.5)."""
+        """The convolution kernel K ``[steps, C]`` of the hidden system (docs/pmsn.md §3.2)."""
         decay, input_gain, readout = self.modal_system(dtype)
         return convolution_kernel(decay, readout * input_gain, steps)
 
@@ -147,19 +149,20 @@ class PMSN(Neuron):
         # float64 stays float64; float32, bf16 and fp16 run the kernel and soma in float32 (autocast safe)
         return torch.float64 if x.dtype == torch.float64 else torch.float32
 
-    def _global_input(self, x: torch.Tensor) -> torch.Tensor:
-        return x.sum(0, keepdim=True).expand_as(x) if self.global_mode == "sum" else x
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the hidden compartments receive: the input itself (GlobalPMSN: its sum over time)."""
+        return x
 
     def chosen_path(self, x: torch.Tensor, return_states: bool = False) -> str:
         """The path (``fft``, ``chunked`` or ``fused``) the parallel call takes for ``x``."""
         if self.path is not None:
-            if self.path == "fused" and (x.device.type != "cpu" or return_states or self.soma_mode != "parallel"):
+            if self.path == "fused" and (x.device.type != "cpu" or return_states or not self.fusable):
                 raise ValueError("PMSN path='fused' runs on CPU tensors, soma_mode='parallel', return_states=False; "
                                  f"got device={x.device.type}, soma_mode={self.soma_mode!r}, "
                                  f"return_states={return_states}")
             return self.path
         if x.device.type == "cpu":
-            fused = not return_states and self.soma_mode == "parallel" and self._fused_ok()
+            fused = not return_states and self.fusable and self._fused_ok()
             return "fused" if fused else "chunked"
         return "chunked" if x.shape[0] < SHORT_T else "fft"
 
@@ -173,7 +176,7 @@ class PMSN(Neuron):
 
     def _parallel_full_precision(self, x: torch.Tensor, return_states: bool):
         dtype = self._compute_dtype(x)
-        u = self._global_input(x).to(dtype)
+        u = self._input(x).to(dtype)
         path = self.chosen_path(x, return_states)
         log.debug("PMSN forward: path=%s, T=%d, shape=%s, dtype=%s", path, x.shape[0], tuple(x.shape), dtype)
         if path == "fused":
@@ -206,23 +209,11 @@ class PMSN(Neuron):
         return float(self.surrogate.width)
 
     def _soma(self, current: torch.Tensor, trace: bool):
-        """Spikes and (with ``trace``) the pre-reset potential from the soma current Y ``[T, ...]``."""
-        if self.soma_mode == "parallel":
-            out = parallel_soma(current, self.threshold, self.scale, self.surrogate, self.strict, self.soma_grad,
-                                self.chunk, trace=trace)
-            return out if trace else (out, None)
-        drive = self.scale * current
-        if self.soma_mode == "no_reset":
-            potential = drive.cumsum(0)
-            return spike(potential - self.threshold, self.surrogate, self.strict), potential
-        if self.soma_mode == "memoryless":
-            return spike(drive - self.threshold, self.surrogate, self.strict), drive
-        remainder, spikes, potentials = torch.zeros_like(current[0]), [], []  # serial soma modes
-        for drive_t in drive.unbind(0):
-            s_t, potential_t, remainder = self._soma_step(drive_t, remainder)
-            spikes.append(s_t)
-            potentials.append(potential_t)
-        return torch.stack(spikes), torch.stack(potentials)
+        """Spikes and (with ``trace``) the pre-reset potential from the soma current Y ``[T, ...]``, all steps at
+        once by the parallel soma identity (docs/pmsn.md §5.3)."""
+        out = parallel_soma(current, self.threshold, self.scale, self.surrogate, self.strict, self.soma_grad,
+                            self.chunk, trace=trace)
+        return out if trace else (out, None)
 
     def _modal_states(self, u, decay, input_gain) -> torch.Tensor:
         """Re x_m[t] for every mode by FFT convolution with the per-mode kernels B̄_m Ā_mˡ (analysis only)."""
@@ -236,23 +227,14 @@ class PMSN(Neuron):
     # serial definition ---------------------------------------------------------------------------------------
     def _soma_step(self, drive: torch.Tensor, remainder: torch.Tensor):
         """One soma update from κ·Y[t] and the previous post-reset potential; returns (S, v, new remainder)."""
-        if self.soma_mode == "memoryless":
-            return spike(drive - self.threshold, self.surrogate, self.strict), drive, remainder
-        charge = drive if self.soma_mode in ("serial_soft", "no_reset") else torch.relu(drive)
-        potential = remainder + charge
+        potential = remainder + torch.relu(drive)
         spikes = spike(potential - self.threshold, self.surrogate, self.strict)
-        if self.soma_mode == "no_reset":
-            return spikes, potential, potential
-        if self.soma_mode == "serial_soft":  # eq. 11: subtract θ per spike
-            return spikes, potential, potential - self.threshold * spikes
-        whole = self.threshold * torch.floor(potential / self.threshold)  # every crossed multiple of θ (§5.8)
+        whole = self.threshold * torch.floor(potential / self.threshold)  # every crossed multiple of θ (§5.2)
         if self.soma_grad == "elementwise":
-            return spikes, potential, (potential - whole).detach()  # §5.9: the remainder carries no gradient
-        return spikes, potential, potential - whole.detach()  # "cumsum": gradient through the integrator
+            return spikes, potential, (potential - whole).detach()  # docs §6.1: the remainder carries no gradient
+        return spikes, potential, potential - whole.detach()  # "cumsum": gradient through the integrator (§6.2)
 
     def _step(self, x_t: torch.Tensor, state: PMSNState | None):
-        if self.global_mode is not None:
-            raise ValueError(f"PMSN with global_mode={self.global_mode!r} needs the whole sequence; it has no step")
         dtype = self._compute_dtype(x_t)
         u = x_t.to(dtype)
         spatial = u.dim() - 2

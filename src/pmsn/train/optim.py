@@ -1,11 +1,18 @@
 """Optimiser parameter groups, the learning-rate schedule and the masked-PSN λ schedule.
 
-PMSN groups (spec neurons §5.4, experiments §3.1), by parameter name:
-    "sequential": log_dt, log_A_real at neuron_lr, wd 0; A_imag, VinvB_*, CV_* at 10·neuron_lr, wd 0
-                  (VinvB_real wd = ``vinvb_real_weight_decay`` when set: the S-MNIST/pixel-sCIFAR quirk);
-                  D and every other parameter at the global lr/wd.
-    "imagenet":   every kernel parameter at neuron_lr (A_imag at 10×), all with the global wd.
-    "none":       one group at the global lr/wd (TC-LIF, PSN family, LIF baselines).
+A neuron declares the optimiser role of its parameters where it creates them, in ``optimizer_roles``
+(parameter name → role; PMSN: docs/training.md §2). This module maps roles to learning rate and weight decay
+per ``optim.neuron_groups`` rule and never looks at parameter names:
+
+    role               "sequential"                        "imagenet"
+    neuron_slow        neuron_lr, wd 0                     neuron_lr, global wd
+    neuron_frequency   10·neuron_lr, wd 0                  10·neuron_lr, global wd
+    neuron_fast        10·neuron_lr, wd 0                  neuron_lr, global wd
+    neuron_input       10·neuron_lr, wd 0 (or              neuron_lr, global wd
+                       ``vinvb_real_weight_decay``: the S-MNIST/pixel-sCIFAR code's quirk)
+    (no role)          global lr and wd                    global lr and wd
+
+``"none"`` puts every parameter in one group at the global lr/wd (TC-LIF, PSN family, LIF baselines).
 The schedule is a pure function of (epoch, step) that scales every group's ``initial_lr``, so resuming needs
 only the epoch counter.
 """
@@ -16,36 +23,48 @@ import math
 
 import torch
 
-SLOW_NEURON_PARAMS = ("log_dt", "log_A_real")
-FAST_NEURON_PARAMS = ("A_imag", "VinvB_real", "VinvB_imag", "CV_real", "CV_imag")
+ROLES = ("neuron_slow", "neuron_frequency", "neuron_fast", "neuron_input")
+
+
+def role_settings(rule: str, optim) -> dict[str, tuple[float, float]]:
+    """(lr, weight decay) of each role under ``rule``; roles absent from the result use the global settings."""
+    fast = 10 * optim.neuron_lr
+    if rule == "sequential":
+        input_decay = optim.vinvb_real_weight_decay if optim.vinvb_real_weight_decay is not None else 0.0
+        return {"neuron_slow": (optim.neuron_lr, 0.0), "neuron_frequency": (fast, 0.0), "neuron_fast": (fast, 0.0),
+                "neuron_input": (fast, input_decay)}
+    if rule == "imagenet":
+        return {"neuron_slow": (optim.neuron_lr, optim.weight_decay), "neuron_frequency": (fast, optim.weight_decay),
+                "neuron_fast": (optim.neuron_lr, optim.weight_decay),
+                "neuron_input": (optim.neuron_lr, optim.weight_decay)}
+    return {}
+
+
+def parameter_roles(model: torch.nn.Module) -> dict[int, str]:
+    """``id(parameter) → role`` from every submodule's ``optimizer_roles`` declaration."""
+    roles = {}
+    for module in model.modules():
+        for name, role in getattr(module, "optimizer_roles", {}).items():
+            if role not in ROLES:
+                raise ValueError(f"{type(module).__name__}.optimizer_roles gives {name!r} the role {role!r}; "
+                                 f"expected one of {ROLES}")
+            roles[id(getattr(module, name))] = role
+    return roles
 
 
 def parameter_groups(model: torch.nn.Module, optim) -> list[dict]:
-    """Split ``model``'s trainable parameters into optimiser groups per ``optim.neuron_groups``."""
-    groups: dict[str, dict] = {}
-
-    def add(key: str, param, lr: float, weight_decay: float) -> None:
-        group = groups.setdefault(key, {"name": key, "params": [], "lr": lr, "weight_decay": weight_decay})
-        group["params"].append(param)
-
-    for full_name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        name = full_name.rsplit(".", 1)[-1]
-        rule = optim.neuron_groups
-        if rule == "sequential" and name in SLOW_NEURON_PARAMS:
-            add("neuron", param, optim.neuron_lr, 0.0)
-        elif rule == "sequential" and name == "VinvB_real" and optim.vinvb_real_weight_decay is not None:
-            add("neuron_fast_decayed", param, 10 * optim.neuron_lr, optim.vinvb_real_weight_decay)
-        elif rule == "sequential" and name in FAST_NEURON_PARAMS:
-            add("neuron_fast", param, 10 * optim.neuron_lr, 0.0)
-        elif rule == "imagenet" and name == "A_imag":
-            add("neuron_fast", param, 10 * optim.neuron_lr, optim.weight_decay)
-        elif rule == "imagenet" and name in SLOW_NEURON_PARAMS + FAST_NEURON_PARAMS:
-            add("neuron", param, optim.neuron_lr, optim.weight_decay)
-        else:
-            add("global", param, optim.lr, optim.weight_decay)
-    return list(groups.values())
+    """Split ``model``'s trainable parameters into optimiser groups: ``global`` first, then one per role that the
+    rule sets, in the order of ``ROLES`` (a stable layout, so a resume may change the learning rates)."""
+    settings = role_settings(optim.neuron_groups, optim)
+    roles = parameter_roles(model)
+    groups = {name: {"name": name, "params": [], "lr": lr, "weight_decay": weight_decay}
+              for name, (lr, weight_decay) in [("global", (optim.lr, optim.weight_decay))] + [
+                  (role, settings[role]) for role in ROLES if role in settings]}
+    for param in model.parameters():
+        if param.requires_grad:
+            role = roles.get(id(param))
+            groups[role if role in settings else "global"]["params"].append(param)
+    return [group for group in groups.values() if group["params"]]
 
 
 def build_optimizer(model: torch.nn.Module, optim) -> torch.optim.Optimizer:
