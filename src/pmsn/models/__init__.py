@@ -6,6 +6,6 @@
     per_step = model(x, per_step=True)   # [T, B, num_classes] (TET loss); logits = their mean (TC-LIF nets: sum)
 """
 
-from pmsn.models.registry import MODELS, ModelSpec, ReferenceCount, build_model, count_parameters
+from pmsn.models.registry import MODELS, ModelSpec, ReferenceCount, build_model, count_parameters, model_options
 
-__all__ = ["MODELS", "ModelSpec", "ReferenceCount", "build_model", "count_parameters"]
+__all__ = ["MODELS", "ModelSpec", "ReferenceCount", "build_model", "count_parameters", "model_options"]

@@ -1,6 +1,6 @@
 """Model registry: names → builders, default task and neuron, and the parameter counts to check against.
 
-Counts: ``ours`` is the exact count of the built model (spec experiments.md §2.8, "code / my count"); ``paper``
+Counts: ``ours`` is the exact count of the built model (docs/tasks.md §2.8); ``paper``
 is the rounded number the paper reports (None where it reports none). ``matches_paper`` is False where the two
 count different things (noted in ``note``).
 """
@@ -56,12 +56,14 @@ _BAND_NOTE = "paper counts only the k-band of the T×T mask; we store the full T
 MODELS: dict[str, ModelSpec] = {
     "pmsn_smnist": ModelSpec(
         PMSNSequenceNet, "smnist", "pmsn",
-        "PMSN S-/PS-MNIST: Linear(1→d), 4 pre-BN residual spike blocks, mean over T → Linear(d→10) (§2.2)",
+        "PMSN S-/PS-MNIST: Linear(1→d), 4 pre-BN residual spike blocks, mean over T → Linear(d→10) "
+        "(docs/tasks.md §2.2)",
         (_ref("pmsn", 65_418, 66_300, "d=128", width=128),
          _ref("pmsn", 156_218, 156_400, "d=208", width=208))),
     "pmsn_scifar_pixel": ModelSpec(
         PMSNPixelCIFARNet, "scifar10_pixel", "pmsn",
-        "PMSN sCIFAR-10 pixel (T=1024): 2 residual spike stages (128, 256) joined by AvgPool4 + Linear (§2.3)",
+        "PMSN sCIFAR-10 pixel (T=1024): 2 residual spike stages (128, 256) joined by AvgPool4 + Linear "
+        "(docs/tasks.md §2.3)",
         (_ref("pmsn", 206_474, 210_000, "d=128", note="2 unused 1×1 convs of the code not built"),
          _ref("lif", 176_522, 180_000, "d=128"),
          _ref("sliding_psn", 176_720, 180_000, "d=128, k=32"),
@@ -69,7 +71,8 @@ MODELS: dict[str, ModelSpec] = {
          _ref("masked_psn", 6_474_122, 380_000, "d=128, T=1024, k=32", False, _BAND_NOTE))),
     "scifar_column": ModelSpec(
         ColumnCIFARNet, "scifar10_column", "pmsn",
-        "sCIFAR column (T=32): 6 × [Conv1d k3-BN-neuron], AvgPool2 ×2, Linear-neuron-Linear, mean over T (§2.4)",
+        "sCIFAR column (T=32): 6 × [Conv1d k3-BN-neuron], AvgPool2 ×2, Linear-neuron-Linear, mean over T "
+        "(docs/tasks.md §2.4)",
         (_ref("pmsn", 539_776, 540_000, "CIFAR-10"),
          _ref("pmsn", 562_816, None, "CIFAR-100", task="scifar100_column", num_classes=100),
          _ref("lif", 513_418, 510_000, "CIFAR-10"),
@@ -79,7 +82,8 @@ MODELS: dict[str, ModelSpec] = {
          _ref("sliding_psn", 513_649, 510_000, "CIFAR-10, k=32"))),
     "pmsn_shd": ModelSpec(
         PMSNSpeechNet, "shd", "pmsn",
-        "PMSN SHD/SSC: tied dropout, sum-pool 5 channels, 2 × (Linear-neuron-dropout), per-step Linear (§2.5)",
+        "PMSN SHD/SSC: tied dropout, sum-pool 5 channels, 2 × (Linear-neuron-dropout), per-step Linear "
+        "(docs/tasks.md §2.5)",
         (_ref("pmsn", 120_340, 120_300, "SHD d=256", width=256),
          _ref("pmsn", 199_252, 199_300, "SHD d=352", width=352),
          _ref("sliding_psn", 107_094, 107_100, "SHD d=256, k=32", width=256),
@@ -87,7 +91,7 @@ MODELS: dict[str, ModelSpec] = {
          _ref("masked_psn", 232_528, 122_500, "SHD d=256, T=250, k=32", False, _BAND_NOTE, width=256))),
     "tclif_ff": ModelSpec(
         tclif_feedforward, "smnist", "tclif",
-        "TC-LIF feed-forward: Linear-(Dropout)-neuron layers, per-step Linear summed over T (§2.7)",
+        "TC-LIF feed-forward: Linear-(Dropout)-neuron layers, per-step Linear summed over T (docs/tasks.md §2.7)",
         (_ref("tclif", 85_136, 85_100, "S-MNIST large 1-64-256-256-10", preset="smnist_large"),
          _ref("tclif", 44_768, 44_800, "S-MNIST small 1-40-256-128-10", preset="smnist_small"),
          _ref("tclif", 106_216, 106_200, "GSC 40-300-300-12", preset="gsc"),
@@ -96,7 +100,8 @@ MODELS: dict[str, ModelSpec] = {
          _ref("tclif", 454_839, None, "SSC code 700-400-400-35", preset="ssc_code"))),
     "tclif_rec": ModelSpec(
         tclif_recurrent, "smnist", "tclif",
-        "TC-LIF recurrent: as tclif_ff, some layers add W_rec·S[t−1] and are stepped over time (§2.7)",
+        "TC-LIF recurrent: as tclif_ff, some layers add W_rec·S[t−1] and are stepped over time "
+        "(docs/tasks.md §2.7)",
         (_ref("tclif", 155_088, 155_100, "S-MNIST large 1-64r-256r-256-10", preset="smnist_large"),
          _ref("tclif", 63_640, 63_600, "S-MNIST small 1-40r-200r-64-10", preset="smnist_small"),
          _ref("tclif", 196_516, 196_500, "GSC 40-300r-300-12", preset="gsc"),
@@ -105,15 +110,22 @@ MODELS: dict[str, ModelSpec] = {
          _ref("tclif", 775_639, None, "SSC code 700-400r-400r-35", preset="ssc_code"))),
     "sew_resnet18": ModelSpec(
         sew_resnet18, "imagenet", "pmsn",
-        "SEW-ResNet-18 (ADD), image repeated T=4 + learnable offset, AvgPool stem, per-step fc (§2.6)",
+        "SEW-ResNet-18 (ADD), image repeated T=4 + learnable offset, AvgPool stem, per-step fc (docs/tasks.md §2.6)",
         (_ref("pmsn", 11_814_316, None, "ImageNet, T=4"),
          _ref("psn", 11_689_916, None, "ImageNet, T=4"))),
     "sew_resnet34": ModelSpec(
         sew_resnet34, "imagenet", "pmsn",
-        "SEW-ResNet-34 (ADD), image repeated T=4 + learnable offset, AvgPool stem, per-step fc (§2.6)",
+        "SEW-ResNet-34 (ADD), image repeated T=4 + learnable offset, AvgPool stem, per-step fc (docs/tasks.md §2.6)",
         (_ref("pmsn", 22_018_988, None, "ImageNet, T=4"),
          _ref("psn", 21_798_396, None, "ImageNet, T=4"))),
 }
+
+
+def model_options(name: str) -> frozenset[str]:
+    """The keyword options network ``name`` takes: its builder's parameters except ``neuron``."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
+    return frozenset(inspect.signature(MODELS[name].builder).parameters) - {"neuron"}
 
 
 def build_model(name: str, neuron: str | None = None, num_classes: int | None = None, **options) -> nn.Module:
@@ -122,12 +134,10 @@ def build_model(name: str, neuron: str | None = None, num_classes: int | None = 
     ``options`` are the builder's keyword arguments (``width``, ``depth``, ``dropout``, ``T``, ``neuron_kwargs``,
     ``preset``, ``hidden``, ``width_divisor``, ... depending on the model); an unknown one raises TypeError.
     """
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
+    accepted = model_options(name)
     spec = MODELS[name]
     if num_classes is not None:
         options["num_classes"] = num_classes
-    accepted = set(inspect.signature(spec.builder).parameters) - {"neuron"}
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise TypeError(f"model {name!r} does not take option(s) {unknown}; it takes {sorted(accepted)}")

@@ -11,14 +11,13 @@ derived from the data (``T``, ``num_classes``). ``load_run`` rebuilds exactly th
 
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 
 import torch
 
 from pmsn.data import build_dataset
-from pmsn.models import MODELS, build_model
+from pmsn.models import build_model, model_options
 from pmsn.train.checkpoint import check_architecture, load_checkpoint, load_model_state
 from pmsn.train.config import TrainConfig, check_names, resolve_config, task_info
 
@@ -52,10 +51,9 @@ def model_arguments(config: TrainConfig, dataset=None) -> dict:
     """Keyword arguments of the model builder: the configured options plus the task's classes and (from
     ``dataset``) its T when unset."""
     check_names(config)
-    accepted = inspect.signature(MODELS[config.model.name].builder).parameters
     arguments = dict(config.model.options)
     arguments.setdefault("num_classes", task_info(config.data.task).num_classes)
-    if "T" in accepted and "T" not in arguments:
+    if "T" in model_options(config.model.name) and "T" not in arguments:
         steps = _sequence_steps(dataset, config.data.task)
         if steps is not None:
             arguments["T"] = steps

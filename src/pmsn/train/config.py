@@ -10,7 +10,6 @@ as keyword arguments to ``build_model`` / ``build_dataset``, which check them th
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import types
 import typing
@@ -24,7 +23,7 @@ import yaml
 
 from pmsn.data import TASKS
 from pmsn.io import atomic_write_text
-from pmsn.models import MODELS
+from pmsn.models import MODELS, model_options
 from pmsn.neurons import NEURONS
 from pmsn.train.presets import PRESETS
 
@@ -75,9 +74,9 @@ class DataConfig:
 @dataclass
 class OptimConfig:
     name: str = _choices(*OPTIMIZERS, default="adamw")
-    lr: float = _positive(1e-2)  # global lr: weights, biases, BN, PMSN's D (spec experiments §3.1)
+    lr: float = _positive(1e-2)  # global lr: weights, biases, BN, PMSN's D (docs/training.md §2.1)
     weight_decay: float = _at_least(0, 1e-2)
-    neuron_lr: float = _positive(1e-3)  # PMSN log_dt/log_A_real at neuron_lr, A_imag/VinvB/CV at 10x (spec neurons §5.4)
+    neuron_lr: float = _positive(1e-3)  # PMSN log_dt/log_A_real; A_imag/VinvB/CV at 10x (docs/training.md §2)
     neuron_groups: str = _choices(*NEURON_GROUP_RULES, default="sequential")
     vinvb_real_weight_decay: Optional[float] = _at_least(0, None)  # the S-MNIST/pixel-sCIFAR code quirk: 1e-2 (else 0)
     momentum: float = _range(0.9, 0, 1, high_open=True)  # SGD only
@@ -104,12 +103,12 @@ class TrainConfig:
     epochs: int = _at_least(1, 40)
     batch_size: int = _at_least(1, 64)  # per process under torchrun
     eval_batch_size: Optional[int] = _at_least(1, None)  # default: 2 x batch_size
-    loss: str = _choices(*LOSSES, default="ce")  # "tet": mean over t of CE(out_t, y) (SEW-ResNet, spec §2.6)
+    loss: str = _choices(*LOSSES, default="ce")  # "tet": mean over t of CE(out_t, y) (docs/training.md §1.3)
     label_smoothing: float = _range(0.0, 0, 1, high_open=True)
-    mixup_alpha: float = _at_least(0, 0.0)  # > 0 with cutmix_alpha > 0: per batch one of Mixup/CutMix at prob 0.5 (spec §1.2)
+    mixup_alpha: float = _at_least(0, 0.0)  # with cutmix_alpha: Mixup or CutMix per batch (docs/tasks.md §1.2)
     cutmix_alpha: float = _at_least(0, 0.0)
     grad_clip: Optional[float] = _positive(None)  # max gradient norm (none of the papers clips)
-    mask_speed: Optional[float] = _at_least(0, 8.0)  # masked PSN λ = min(1, speed·epoch/(epochs − 1)) (PSN §3.3); null: λ = 1
+    mask_speed: Optional[float] = _at_least(0, 8.0)  # masked PSN λ schedule (docs/training.md §5); null: λ = 1
     seed: int = _range(1111, 0, 2 ** 63 - 1)
     device: str = "auto"  # "auto" = cuda if available, else cpu
     amp: bool = False  # bf16 autocast on CUDA
@@ -271,7 +270,7 @@ def check_names(config: TrainConfig) -> None:
         raise ValueError(f"unknown model.name {config.model.name!r}; expected one of {sorted(MODELS)}")
     if config.model.neuron not in NEURONS:
         raise ValueError(f"unknown model.neuron {config.model.neuron!r}; expected one of {sorted(NEURONS)}")
-    accepted = set(inspect.signature(MODELS[config.model.name].builder).parameters) - {"neuron"}
+    accepted = model_options(config.model.name)
     unknown = sorted(set(config.model.options) - accepted)
     if unknown:
         raise ValueError(f"model {config.model.name!r} does not take option(s) {unknown} (model.options); "
