@@ -1,0 +1,80 @@
+"""Plumbing shared by the Triton GPU sweeps of PMSN (``triton_pmsn``) and LIF/PLIF/TC-LIF (``triton_leaky``).
+
+    from pmsn.ops.triton_common import triton_supports
+    if triton_supports(x):  # CUDA float32/float64 tensor and triton importable
+        from pmsn.ops.triton_pmsn import pmsn_triton
+
+The kernels follow the fused C++ CPU sweeps (docs/kernels.md §3-4) with the same Python signatures: the input
+stays ``[T, J]`` (J = B·C·spatial columns, the channel of column j is ``(j // spatial) % C``), one Triton program
+owns a tile of ``TILE`` columns and keeps their state in registers while t runs over the sequence; forward stores
+the state every ``BLOCK`` steps and backward recomputes one block at a time from those checkpoints into a small
+per-program scratch, so nothing of the size of the input is saved besides the input itself.
+
+Without a GPU the kernels run in Triton's interpreter on CPU tensors (tests): set ``TRITON_INTERPRET=1`` before
+the kernel modules are imported (Triton reads it when ``@triton.jit`` decorates them); the modules record it in
+``INTERPRETED``. This module imports no Triton, so that callers can ask ``triton_supports`` where Triton is not
+installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import math
+
+import torch
+
+BLOCK = 64  # checkpoint interval (steps); backward recomputes one block of a tile at a time
+TILES = (128, 64, 32, 16)  # tile widths (columns per program) tried, widest first
+
+
+@functools.cache
+def triton_installed() -> bool:
+    """True if the ``triton`` package can be imported."""
+    return importlib.util.find_spec("triton") is not None
+
+
+def triton_supports(x: torch.Tensor, *params) -> bool:
+    """True if the Triton sweeps can run on ``x`` on the GPU: a float32/float64 CUDA tensor, Triton installed, and
+    every tensor in ``params`` on x's device (0-dim ones of any float dtype, others of x's dtype)."""
+    if x.device.type != "cuda" or x.dtype not in (torch.float32, torch.float64) or not triton_installed():
+        return False
+    return all(not isinstance(p, torch.Tensor) or (p.device == x.device and (p.dim() == 0 or p.dtype == x.dtype))
+               for p in params)
+
+
+def check_device(x: torch.Tensor, interpreted: bool, name: str = "u") -> None:
+    """Raise ValueError unless ``x`` is on a device the kernels run on: CUDA, or the CPU if the kernels were built
+    for the interpreter (``interpreted``)."""
+    if x.device.type == ("cpu" if interpreted else "cuda"):
+        return
+    where = "CPU tensors (they were built for the interpreter)" if interpreted else \
+        "CUDA tensors (CPU tensors need TRITON_INTERPRET=1 when the kernels are imported)"
+    raise ValueError(f"the Triton kernels run on {where}, got {name} on {x.device}")
+
+
+def columns_view(t: torch.Tensor) -> torch.Tensor:
+    """``[T, *rest]`` as a contiguous ``[T, J]`` (J = prod(rest)); no -1, so that empty inputs work."""
+    return t.reshape(t.shape[0], math.prod(t.shape[1:])).contiguous()
+
+
+def tile_width(columns: int, device: torch.device) -> int:
+    """Columns per program: the widest of ``TILES`` that still gives two programs per streaming multiprocessor
+    (so that small layers still fill the GPU), else the narrowest. Under the interpreter ("one SM") this gives
+    several programs for test-sized inputs. Not tuned on hardware yet."""
+    processors = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
+    for tile in TILES:
+        if -(-columns // tile) >= 2 * processors:
+            return tile
+    return TILES[-1]
+
+
+def warps(tile: int) -> int:
+    """Warps per program: one column per thread."""
+    return max(1, tile // 32)
+
+
+def scalars(values, like: torch.Tensor) -> torch.Tensor:
+    """Kernel constants as a tensor of ``like``'s dtype and device: Triton would pass Python floats as float32,
+    which rounds constants such as κ = 0.2 in a float64 computation."""
+    return torch.tensor([float(v) for v in values], dtype=like.dtype, device=like.device)
