@@ -5,7 +5,7 @@
 1. Spike agreement: the same layer run on the same input in float32 and in float64, on every parallel path
    (fused C++ sweep, FFT, chunked scan when available), each compared with the float64 serial sweep (the
    fused path in float64, or the FFT path where the kernel is not built). Expect >= 99.99 % at T = 16384
-   (spec kernels.md: the float32 convolution error dominates; the soma keeps its remainder in [0, θ)).
+   (docs/kernels.md §8: the float32 convolution error dominates; the soma keeps its remainder in [0, θ)).
 2. Streaming: ``neuron.step`` one time step at a time under ``torch.no_grad``; steps/second per window of
    ``--window`` steps. The state is n − 1 complex modes + the soma remainder per channel, so a step costs
    O(n·C) whatever t is: the windows should run at the same rate.

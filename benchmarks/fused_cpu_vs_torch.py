@@ -1,4 +1,4 @@
-"""Train-step and inference time of the fused PMSN CPU kernel against SpikingJelly's LIFNode (kernels.md shape).
+"""Train-step and inference time of the fused PMSN CPU kernel against SpikingJelly's LIFNode (docs/kernels.md §9).
 
     python benchmarks/fused_cpu_vs_torch.py [--steps 1024 --batch 64 --channels 256 --modes 4 --repeats 5]
 

@@ -1,4 +1,4 @@
-"""Surrogate gradients for the Heaviside spike function (spec neurons.md §1.2-1.3).
+"""Surrogate gradients for the Heaviside spike function (docs/neurons.md §1.2-1.3).
 
 The forward pass is always the step function Θ(x) (``x >= 0`` fires, or ``x > 0`` with ``strict=True``);
 the backward pass multiplies the incoming gradient by the surrogate derivative ``derivative(x)``.

@@ -1,4 +1,4 @@
-"""Energy counting (spec neurons.md §3.6): TC-LIF Table 2 from its published rates, hand-computed layers, and the
+"""Energy counting (docs/training.md §6): TC-LIF Table 2 from its published rates, hand-computed layers, and the
 hook-based measurement checked against counts computed independently from the spikes."""
 
 import pytest
@@ -17,7 +17,7 @@ from pmsn.neurons import LIF, PMSN, PSN, TCLIF, MaskedPSN, NoResetPMSN, SlidingP
 def test_tclif_table2_reproduced_from_published_rates(neuron, expected_nj):
     rates, paper_nj = tclif_table2_energy()[neuron]
     energy_nj = network_energy(tclif_table2_layers(neuron, rates))["energy_pj"] / 1000.0
-    assert round(energy_nj, 2) == expected_nj  # spec's counting (neurons.md §3.6)
+    assert round(energy_nj, 2) == expected_nj  # docs/training.md §6.4
     assert abs(energy_nj - paper_nj) < 0.15  # the paper prints 23.8 and 28.2
 
 

@@ -88,7 +88,7 @@ def test_splits_and_labels(gsc_root):
     test = build_dataset("gsc", "test", data_dir=gsc_root)
     assert train.clips == ["_background_noise_/white_noise.wav", "cat/a_nohash_0.wav", "stop/f_nohash_0.wav",
                            "yes/a_nohash_0.wav", "yes/b_nohash_0.wav"]
-    assert train.labels.tolist() == [1, 0, 10, 2, 2]  # silence 1, unknown 0, keywords 2..11 in spec order
+    assert train.labels.tolist() == [1, 0, 10, 2, 2]  # silence 1, unknown 0, keywords 2..11 (docs/tasks.md §1.5)
     assert valid.labels.tolist() == [3, 0] and test.labels.tolist() == [11, 0]
     for dataset in (train, test):
         x, _ = dataset[0]

@@ -1,4 +1,4 @@
-"""SHD / SSC: spike binning by np.digitize (spec §1.4) and the HDF5 reader on files with the real schema."""
+"""SHD / SSC: spike binning by np.digitize (docs/tasks.md §1.4) and the HDF5 reader on files with the real schema."""
 
 import gzip
 import pickle

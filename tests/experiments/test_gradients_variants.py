@@ -22,7 +22,7 @@ def test_table7_norm_before_training(betas):
 def test_norm_is_above_one_in_quadrant_two():
     grid = torch.linspace(-0.99, -0.01, 25)
     b1, b2 = torch.meshgrid(grid, -grid, indexing="ij")
-    assert torch.all(tclif_gradient_norm(b1, b2) > 1.0)  # spec §3.5: no vanishing in the TC-LIF domain
+    assert torch.all(tclif_gradient_norm(b1, b2) > 1.0)  # docs/neurons.md §3.5: no vanishing in the TC-LIF domain
 
 
 def test_gradient_reaches_further_back_in_tclif_and_pmsn_than_in_lif():

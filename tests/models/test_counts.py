@@ -1,4 +1,4 @@
-"""Parameter counts of every registered model equal the spec's code counts (experiments.md §2.8)."""
+"""Parameter counts of every registered model equal the exact counts of docs/tasks.md §2.8."""
 
 import pytest
 

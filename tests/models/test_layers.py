@@ -1,4 +1,4 @@
-"""Tied channel dropout, and the recurrent TC-LIF net against a hand-written loop of spec neurons.md §3.1/§3.3."""
+"""Tied channel dropout, and the recurrent TC-LIF net against a hand-written loop of docs/neurons.md §3.2, §3.3."""
 
 import torch
 

@@ -1,4 +1,5 @@
-"""The golden examples of spec neurons.md §6 and the init facts of §5.3-5.4, reproduced."""
+"""The worked examples of docs/neurons.md §6 and docs/pmsn.md §10, and the PMSN init facts of docs/pmsn.md §2.2-2.3,
+reproduced."""
 
 import math
 
@@ -25,7 +26,7 @@ GOLDEN_GRAD = {
 
 
 def golden_pmsn(**kw):
-    """§6.1: n = 3, Δ = 0.1, Re λ = −0.5, ω = ∓5, B̃ = (1 ∓ i)/√2, C̃ = 1/√2, D = 0.5."""
+    """docs/pmsn.md §10: n = 3, Δ = 0.1, Re λ = −0.5, ω = ∓5, B̃ = (1 ∓ i)/√2, C̃ = 1/√2, D = 0.5."""
     neuron = PMSN(channels=1, compartments=3, **kw).double()
     r = 1 / math.sqrt(2)
     with torch.no_grad():
@@ -47,7 +48,7 @@ def close(actual, expected, rel=2e-5):
 
 @pytest.mark.parametrize("path", ["fft", "serial"])
 @pytest.mark.parametrize("soma_grad", ["elementwise", "cumsum"])
-def test_pmsn_golden_6_1(path, soma_grad):
+def test_pmsn_worked_example(path, soma_grad):
     neuron = golden_pmsn(soma_grad=soma_grad, path=None if path == "serial" else path)
     close(neuron.kernel(12, torch.float64)[:, 0], GOLDEN_K)
     u = torch.tensor(U, dtype=torch.float64).reshape(12, 1, 1).requires_grad_(True)
@@ -71,7 +72,8 @@ def test_pmsn_golden_last_hidden_compartment():
     torch.testing.assert_close(trace.hidden.sum(-1) / math.sqrt(2), hidden_output)
 
 
-def test_pmsn_default_kernel_5_5():
+def test_pmsn_default_kernel():
+    """Reference kernel values of docs/pmsn.md §3.2 (and of the shd / imagenet presets)."""
     neuron = PMSN(channels=1).double()
     with torch.no_grad():
         neuron.log_dt.fill_(math.log(0.01))
@@ -95,7 +97,8 @@ EIGEN_C5 = {
 
 
 @pytest.mark.parametrize("compartments", sorted(EIGEN_C5))
-def test_coupling_eigenvalues_5_3(compartments):
+def test_coupling_eigenvalues(compartments):
+    """ω of docs/pmsn.md §2.2 for c = 5 and c = 0.25."""
     neuron = PMSN(channels=2, compartments=compartments)
     expected = torch.tensor(EIGEN_C5[compartments])
     torch.testing.assert_close(neuron.A_imag[1], expected, atol=1e-4, rtol=1e-6)
@@ -104,7 +107,8 @@ def test_coupling_eigenvalues_5_3(compartments):
     torch.testing.assert_close(imagenet.A_imag[0], expected * 0.05, atol=1e-4, rtol=1e-5)  # ω ∝ c: 0.25 / 5
 
 
-def test_residues_5_3():
+def test_residues():
+    """Residues C̃_m·B̃_m of docs/pmsn.md §2.2."""
     neuron = PMSN(channels=1)
     residue = torch.complex(neuron.CV_real, neuron.CV_imag) * torch.complex(neuron.VinvB_real, neuron.VinvB_imag)
     expected = torch.tensor([0.091886 - 0.335410j, 0.408114 - 0.335410j, 0.408114 + 0.335410j, 0.091886 + 0.335410j])
@@ -116,7 +120,8 @@ def test_residues_5_3():
 
 
 @pytest.mark.parametrize("compartments,count", [(2, 8), (3, 14), (5, 26), (9, 50), (17, 98)])
-def test_parameter_count_per_channel_5_4(compartments, count):
+def test_parameter_count_per_channel(compartments, count):
+    """6(n − 1) + 2 per channel (docs/pmsn.md §2.3)."""
     neuron = PMSN(channels=7, compartments=compartments)
     assert sum(p.numel() for p in neuron.parameters()) == 7 * count
 
@@ -134,7 +139,8 @@ def test_pmsn_init_ranges():
 TC_INPUT = [1.5, 0.0, 0.8, 2.0, -0.5, 0.3, 1.2, 0.0, 0.0, 2.5, -1.0, 0.7]
 
 
-def test_tclif_golden_6_2_code_order():
+def test_tclif_worked_example_code_order():
+    """docs/neurons.md §6.2."""
     neuron = TCLIF().double()
     spikes, trace = neuron(torch.tensor(TC_INPUT, dtype=torch.float64).reshape(12, 1, 1), return_states=True)
     assert spikes.flatten().tolist() == [0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1]
@@ -144,7 +150,8 @@ def test_tclif_golden_6_2_code_order():
                        0.935741, 1.49402])
 
 
-def test_tclif_golden_6_2_paper_order():
+def test_tclif_worked_example_paper_order():
+    """docs/neurons.md §6.2, with ``coupling_uses_pre_reset_soma=True``."""
     neuron = TCLIF(coupling_uses_pre_reset_soma=True).double()
     spikes, trace = neuron(torch.tensor(TC_INPUT, dtype=torch.float64).reshape(12, 1, 1), return_states=True)
     assert spikes.flatten().tolist() == [0, 1, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0]
@@ -154,7 +161,8 @@ def test_tclif_golden_6_2_paper_order():
                        0.98249, 0.978283], rel=5e-5)
 
 
-def test_tclif_presets_3_2():
+def test_tclif_presets():
+    """docs/neurons.md §3.4."""
     beta1, beta2 = TCLIF(preset="smnist_rec").betas()
     assert beta1.item() == pytest.approx(-0.81757, abs=1e-5) and beta2.item() == pytest.approx(0.37754, abs=1e-5)
     neuron = TCLIF(preset="psmnist_rec")
@@ -162,7 +170,8 @@ def test_tclif_presets_3_2():
     assert sum(p.numel() for p in neuron.parameters()) == 2
 
 
-def test_sliding_psn_golden_6_3():
+def test_sliding_psn_worked_example():
+    """docs/neurons.md §6.3."""
     x = torch.tensor([0.6, 0.2, 0.9, -0.4, 1.3, 0.0, 0.5, 0.5, -1.2, 2.0, 0.1, 0.3], dtype=torch.float64)
     neuron = SlidingPSN(order=3).double()
     assert neuron.weight.tolist() == [0.25, 0.5, 1.0]

@@ -1,4 +1,4 @@
-"""PSN family: the parallel map equals its written-out definition (spec neurons.md §4)."""
+"""PSN family: the parallel map equals its written-out definition (docs/neurons.md §4)."""
 
 import torch
 

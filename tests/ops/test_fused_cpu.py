@@ -1,4 +1,4 @@
-"""Fused C++ CPU kernel of PMSN (pmsn.ops.fused_cpu) against an autograd float64 reference of spec §5.5-5.9."""
+"""Fused C++ CPU kernel of PMSN (pmsn.ops.fused_cpu) against an autograd float64 reference of docs/pmsn.md §3-6."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ PARAM_NAMES = ("abar_re", "abar_im", "residue_re", "residue_im", "skip")
 
 
 class _TriangleSpike(torch.autograd.Function):
-    """Heaviside forward, triangle surrogate max(0, w − |z|)/w² backward (§1.3)."""
+    """Heaviside forward, triangle surrogate max(0, w − |z|)/w² backward (docs/neurons.md §1.3)."""
 
     @staticmethod
     def forward(ctx, z, width, strict):
@@ -34,8 +34,8 @@ class _TriangleSpike(torch.autograd.Function):
 
 def reference(u, abar_re, abar_im, residue_re, residue_im, skip, threshold=1.0, scale=1.0, surrogate_width=1.0,
               soma_grad="elementwise", strict=False):
-    """Serial loop over t (§5.5 modal recurrence, §5.7 ReLU, §5.8 serial soma); the reset follows §5.9:
-    the floor term is a constant ("cumsum"), or the whole remainder is detached ("elementwise")."""
+    """Serial loop over t (modal recurrence, ReLU, serial soma: docs/pmsn.md §3.1, §5.1-5.2); the reset follows
+    docs/pmsn.md §6: the floor term is a constant ("cumsum"), or the whole remainder is detached ("elementwise")."""
     decay = torch.complex(abar_re, abar_im)[:, None, :]  # [C, 1, N] against state [B, C, S, N]
     residue = torch.complex(residue_re, residue_im)[:, None, :]
     gain = skip[:, None]
@@ -127,7 +127,7 @@ def test_spatial_dims_and_noncontiguous_input():
 
 
 def golden_parameters():
-    """Spec §6.1: n = 3, Δ = 0.1, λ = −0.5 ± 5i, C = e_N, D = 0.5, one channel."""
+    """docs/pmsn.md §10: n = 3, Δ = 0.1, λ = −0.5 ± 5i, C = e_N, D = 0.5, one channel."""
     sq = 1 / math.sqrt(2)
     decay, input_gain, readout = discretize(
         torch.tensor([math.log(0.1)], dtype=torch.float64), torch.full((1, 2), math.log(0.5), dtype=torch.float64),
@@ -153,7 +153,7 @@ def test_golden_example(soma_grad, expected):
 
 
 def linear_current(u, abar_re, abar_im, residue_re, residue_im, skip):
-    """Y[t] of §5.5 by the plain real recurrence (no autograd), for finite differences."""
+    """Y[t] of docs/pmsn.md §3.1 by the plain real recurrence (no autograd), for finite differences."""
     state_re = torch.zeros(*u.shape[1:], abar_re.shape[1], dtype=u.dtype)
     state_im = torch.zeros_like(state_re)
     a_re, a_im, r_re, r_im = (p[:, None, :] for p in (abar_re, abar_im, residue_re, residue_im))

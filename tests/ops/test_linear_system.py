@@ -1,4 +1,4 @@
-"""The diagonal linear system against its real-basis definition (spec neurons.md §5.2-5.6)."""
+"""The diagonal linear system against its real-basis definition (docs/pmsn.md §1-4)."""
 
 import math
 
@@ -11,7 +11,7 @@ from pmsn.ops.linear_system import causal_conv_fft, convolution_kernel, coupling
 @pytest.mark.parametrize("hidden", [1, 2, 3, 4, 8])
 @pytest.mark.parametrize("output", ["last", "ones"])
 def test_kernel_equals_matrix_exponential_form(hidden, output):
-    """K[l] = C e^{AΔl} A⁻¹(e^{AΔ} − I) B with the real tridiagonal A (§5.5 check)."""
+    """K[l] = C e^{AΔl} A⁻¹(e^{AΔ} − I) B with the real tridiagonal A (docs/pmsn.md §3.2)."""
     coupling, dt, steps = 5.0, 0.03, 40
     matrix = coupling_matrix(hidden, coupling)
     real, omega, input_gain, readout = diagonalize(matrix, output)

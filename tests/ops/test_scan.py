@@ -1,4 +1,4 @@
-"""The chunked scan equals the FFT convolution and the modal recurrence (spec neurons.md §5.5-5.6)."""
+"""The chunked scan equals the FFT convolution and the modal recurrence (docs/pmsn.md §3.1, §4.1-4.2)."""
 
 import math
 

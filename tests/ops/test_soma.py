@@ -1,4 +1,4 @@
-"""The cumulative-sum soma equals the serial remainder soma (spec neurons.md §5.8-5.9)."""
+"""The cumulative-sum soma equals the serial remainder soma (docs/pmsn.md §5-6)."""
 
 import pytest
 import torch
@@ -10,7 +10,7 @@ from pmsn.surrogate import Triangle
 
 
 def serial_soma(x, threshold):
-    """v[t] = r[t−1] + x[t], S = [v ≥ θ], r = v − θ⌊v/θ⌋ (§5.8), plainly."""
+    """v[t] = r[t−1] + x[t], S = [v ≥ θ], r = v − θ⌊v/θ⌋ (docs/pmsn.md §5.2), plainly."""
     remainder, potentials = torch.zeros_like(x[0]), []
     for x_t in x.unbind(0):
         v = remainder + x_t

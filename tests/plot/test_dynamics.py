@@ -32,7 +32,7 @@ def test_mode_responses_sum_to_the_kernel_and_eigenvalues():
     assert torch.allclose(responses.sum(-1), neuron.kernel(30, torch.float64), atol=1e-10)
     eigen = modal_eigenvalues(neuron)
     dt = torch.exp(neuron.log_dt.double()).unsqueeze(-1)
-    assert torch.allclose(eigen.real, -0.5 * dt, atol=1e-6)  # Re λ = −0.5 at init (spec §5.3)
+    assert torch.allclose(eigen.real, -0.5 * dt, atol=1e-6)  # Re λ = −0.5 at init (docs/pmsn.md §2.1)
     omega = sorted(neuron.A_imag[0].tolist())
     assert omega == pytest.approx([-18.251408, -4.109272, 4.109272, 18.251408], abs=1e-4)
 

@@ -23,7 +23,7 @@ def test_precedence_defaults_preset_yaml_flags_set(tmp_path):
     config = resolve_config(str(path), flags={"epochs": 7}, overrides=["model.options.dropout=0.05", "seed=3"])
     assert config.preset == config.data.task == "psmnist"
     assert config.optim.lr == pytest.approx(1e-3)  # YAML 1.1 string "1e-3" coerced to float
-    assert config.optim.weight_decay == pytest.approx(1e-2)  # from the psmnist preset (spec §3.1)
+    assert config.optim.weight_decay == pytest.approx(1e-2)  # from the psmnist preset (docs/training.md §4.1)
     assert config.epochs == 7  # flag beats YAML
     assert config.model.options == {"width": 208, "dropout": 0.05}  # YAML merged into preset, --set into that
     assert config.seed == 3

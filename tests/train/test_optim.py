@@ -90,7 +90,8 @@ def test_cosine_per_step_and_step_schedules():
     per_step = ScheduleConfig(per_step=True)
     assert lr_factor(per_step, 2, 0, 5, 10) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.25)))
     assert lr_factor(per_step, 2, 1, 9, 10) > 0
-    multistep = ScheduleConfig(name="multistep", milestones=[60, 80], gamma=0.1)  # TC-LIF S-MNIST (spec §3.2)
+    # TC-LIF S-MNIST schedule (docs/training.md §4.2)
+    multistep = ScheduleConfig(name="multistep", milestones=[60, 80], gamma=0.1)
     assert [lr_factor(multistep, 200, e) for e in (0, 59, 60, 79, 80, 199)] == pytest.approx(
         [1, 1, 0.1, 0.1, 0.01, 0.01])
     step = ScheduleConfig(name="step", step_size=10, gamma=0.8)
@@ -101,7 +102,7 @@ def test_cosine_per_step_and_step_schedules():
 def test_mask_lambda_schedule():
     assert mask_lambda(0, 256) == 0.0
     assert mask_lambda(16, 256) == pytest.approx(8 * 16 / 255)
-    assert mask_lambda(31, 256) < 1.0 and mask_lambda(32, 256) == 1.0  # λ hits 1 at e = 32 (spec §3.3)
+    assert mask_lambda(31, 256) < 1.0 and mask_lambda(32, 256) == 1.0  # λ hits 1 at e = 32 (docs/training.md §5)
     epochs = 17
     for epoch in range(epochs):
         expected = 1.0 if epoch >= (epochs - 1) / 8 else 8 * epoch / (epochs - 1)

@@ -72,7 +72,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "energy", help="firing rates, AC/MAC counts and energy per layer (0.9 pJ/AC, 4.6 pJ/MAC)",
         description="Measure per-layer firing rates on data and estimate synaptic/neuronal operations and energy "
-                    "(TC-LIF / PMSN counting, spec neurons.md §3.6). SOURCE: a checkpoint (.pt or run folder), a "
+                    "(TC-LIF / PMSN counting, docs/training.md §6). SOURCE: a checkpoint (.pt or run folder), a "
                     "YAML config or a task name (fresh weights).")
     parser.add_argument("source", nargs="?", metavar="CHECKPOINT|CONFIG|TASK")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -1,7 +1,7 @@
 """Theoretical energy of a spiking network: the counting rule, per-layer formulas and TC-LIF Table 2.
 
-Counting rule (spec neurons.md §3.6, TC-LIF Table 2 / Supp. Table 4; experiments.md §4.1 Table IV), per time
-step and per sample, for a layer of n neurons fed by m inputs:
+Counting rule (docs/training.md §6.2; TC-LIF Table 2 / Supp. Table 4, PMSN Table IV: docs/training.md §6.3), per
+time step and per sample, for a layer of n neurons fed by m inputs:
 
     synaptic:  m·n·Fr_in accumulates (AC) when the input is spikes (event driven; a spike count k costs k ACs),
                m·n multiply-accumulates (MAC) when the input is real valued;
@@ -165,7 +165,7 @@ def neuron_cost(module: nn.Module, steps: int) -> NeuronCost:
 # --- TC-LIF Table 2 -----------------------------------------------------------------------------------------
 
 def tclif_table2_layers(neuron: str, rates: tuple[float, float, float]) -> list[LayerSpec]:
-    """The S-MNIST recurrent net 1-64r-256r-256-10 of TC-LIF Table 2 with the spec's counting (neurons.md §3.6):
+    """The S-MNIST recurrent net 1-64r-256r-256-10 of TC-LIF Table 2 with the rule above (docs/training.md §6.4):
     the single input pixel counted as a spike with Fr_in = 1, the readout as 2560·Fr₃ ACs."""
     cost = neuron_cost_by_name(neuron)
     r1, r2, r3 = rates

@@ -1,4 +1,4 @@
-"""CIFAR training augmentation of the column-wise sCIFAR recipe (spec experiments.md §1.2).
+"""CIFAR training augmentation of the column-wise sCIFAR recipe (docs/tasks.md §1.2).
 
 Per image (uint8 [3, H, W] before normalisation): :func:`random_horizontal_flip`, :func:`trivial_augment_wide`;
 after normalisation: :func:`random_erasing`. Per batch: :func:`mixup_cutmix` (soft targets). Per-image functions
@@ -137,7 +137,7 @@ def mixup_cutmix(
     height_dim: int = 3,
     width_dim: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batch-level RandomChoice{Mixup(α=0.2), CutMix(α=1.0)}, each with probability 0.5 (spec §1.2).
+    """Batch-level RandomChoice{Mixup(α=0.2), CutMix(α=1.0)}, each with probability 0.5 (docs/tasks.md §1.2).
 
     ``x`` is a collated batch [B, *sample] (batch first); each sample is mixed with its neighbour in the batch
     rolled by one. ``y`` holds int labels [B] or soft targets [B, num_classes]. Returns (mixed x, soft targets

@@ -1,8 +1,8 @@
-"""Sequential CIFAR-10/100 readers from the official python pickles (spec experiments.md §1.2, §1.3).
+"""Sequential CIFAR-10/100 readers from the official python pickles (docs/tasks.md §1.2, §1.3).
 
 ``mode="column"``: step t = image column t, x [32, 3, 32] (features = 3 channels × 32 rows), T = 32.
 ``mode="pixel"``: raster scan, step t = the RGB values of pixel t, x [1024, 3], T = 1024.
-Images are normalised with the per-data-set mean/std of the spec; the training augmentation of §1.2
+Images are normalised with the per-data-set mean/std of docs/tasks.md §1.2; the training augmentation there
 (flip, TrivialAugmentWide, RandomErasing) is on by default for the column-mode train split.
 """
 
@@ -126,7 +126,7 @@ def to_sequence(image: torch.Tensor, mode: str) -> torch.Tensor:
 
 
 def build_cifar(task: str, split: str, data_dir, mode: str = "column", augment: bool | None = None):
-    """Tasks ``scifar10`` / ``scifar100``; ``augment`` None = the spec recipe (on for column-mode train)."""
+    """Tasks ``scifar10`` / ``scifar100``; ``augment`` None = the paper recipe (on for column-mode train)."""
     if mode not in CIFAR_MODES:
         raise ValueError(f"{task}: mode must be one of {CIFAR_MODES}, got {mode!r}")
     layout = CIFAR_LAYOUTS[task]

@@ -1,4 +1,4 @@
-"""ImageNet-1K reader (spec experiments.md §1.6): class folders of JPEGs, static images [3, H, W].
+"""ImageNet-1K reader (docs/tasks.md §1.6): class folders of JPEGs, static images [3, H, W].
 
 Train: RandomResizedCrop(image_size, scale 0.08–1, ratio 3/4–4/3) + horizontal flip; test (the ``val/`` folder):
 resize the shorter side to image_size·256/224, centre crop image_size. Both normalised with the ImageNet mean/std.

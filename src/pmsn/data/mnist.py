@@ -1,4 +1,4 @@
-"""S-MNIST / PS-MNIST readers (spec experiments.md §1.1): raster scan, one pixel per step, values in [0, 1].
+"""S-MNIST / PS-MNIST readers (docs/tasks.md §1.1): raster scan, one pixel per step, values in [0, 1].
 
 Two sources: the embedded 5,000-digit subset ``mnist5k.npz`` (tasks ``smnist5k``/``psmnist5k``, no download) and
 the official MNIST IDX files (tasks ``smnist``/``psmnist``, raw or ``.gz``). ``resolution`` < 28 average-pools
@@ -23,7 +23,7 @@ MNIST_FILES = {
 }
 MNIST_SUBDIRS = ("mnist", "MNIST", "MNIST/raw")
 IMAGE_SIDE = 28
-PERMUTATION_SEED = 1111  # spec §1.1: first NumPy draw after seeding 1111
+PERMUTATION_SEED = 1111  # docs/tasks.md §1.1: first NumPy draw after seeding 1111
 
 EMBEDDED_PATH = Path(__file__).with_name("mnist5k.npz")
 EMBEDDED_SOURCE = "the pmsn package itself (src/pmsn/data/mnist5k.npz; reinstall pmsn)"
@@ -57,7 +57,7 @@ def read_idx(path: Path, task: str = "mnist") -> np.ndarray:
 
 
 def pixel_permutation(n_pixels: int, seed: int = PERMUTATION_SEED) -> np.ndarray:
-    """The fixed PS-MNIST permutation: ``RandomState(seed).permutation(n_pixels)`` (spec §1.1)."""
+    """The fixed PS-MNIST permutation: ``RandomState(seed).permutation(n_pixels)`` (docs/tasks.md §1.1)."""
     return np.random.RandomState(seed).permutation(n_pixels)
 
 
@@ -71,7 +71,7 @@ def images_to_sequences(images: np.ndarray, resolution: int, permuted: bool) -> 
     """uint8 [N, 28, 28] -> float32 [N, T, 1] in [0, 1], T = resolution².
 
     Pooling averages non-overlapping (28/resolution)² blocks; the scan is row-major; PS-MNIST then reorders the
-    steps as permuted[t] = original[perm[t]] (spec §1.1) with the permutation of length T.
+    steps as permuted[t] = original[perm[t]] (docs/tasks.md §1.1) with the permutation of length T.
     """
     if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
         raise ValueError(f"images must be [N, 28, 28], got {list(images.shape)}")
@@ -85,7 +85,7 @@ def images_to_sequences(images: np.ndarray, resolution: int, permuted: bool) -> 
 
 
 def _with_permutation(dataset: SequenceDataset, resolution: int, permuted: bool) -> SequenceDataset:
-    """Record the PS-MNIST pixel order on the data set (the trainer stores it with the run, spec §1.1)."""
+    """Record the PS-MNIST pixel order on the data set (the trainer stores it with the run, docs/tasks.md §1.1)."""
     dataset.permutation = pixel_permutation(resolution * resolution) if permuted else None
     return dataset
 

@@ -1,4 +1,4 @@
-"""Google Speech Commands, 12-class keyword task (spec experiments.md §1.5): log-mel frames, T = 101.
+"""Google Speech Commands, 12-class keyword task (docs/tasks.md §1.5): log-mel frames, T = 101.
 
 Features per clip, matching the TC-LIF pipeline (librosa defaults): 16 kHz mono 16-bit WAV read with ``wave``;
 STFT n_fft 480, hop 160, periodic Hann window, centred with reflect padding; magnitude (power 1); 40 mel bands
@@ -115,7 +115,7 @@ def log_mel_features(waveform: torch.Tensor) -> torch.Tensor:
 
 
 def keyword_label(word: str) -> int:
-    """Spec §1.5: the 10 keywords -> 2..11, ``_background_noise_`` -> 1 (silence), any other word -> 0."""
+    """docs/tasks.md §1.5: the 10 keywords -> 2..11, ``_background_noise_`` -> 1 (silence), any other word -> 0."""
     if word == BACKGROUND_FOLDER:
         return SILENCE_LABEL
     return KEYWORDS.index(word) + 2 if word in KEYWORDS else UNKNOWN_LABEL

@@ -1,4 +1,4 @@
-"""SHD / SSC readers: HDF5 spike trains binned into dense count frames (spec experiments.md §1.4).
+"""SHD / SSC readers: HDF5 spike trains binned into dense count frames (docs/tasks.md §1.4).
 
 File schema: ``spikes/times`` (ragged float seconds), ``spikes/units`` (ragged int channel 0..699), ``labels``.
 Binning: edges = linspace(0, max_time, steps); bin = np.digitize(t, edges), so t in [0, max_time) falls in

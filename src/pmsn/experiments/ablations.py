@@ -1,4 +1,4 @@
-"""The ablation runners of ``pmsn ablate NAME`` (spec neurons.md §3.5, §5.11; experiments.md §4).
+"""The ablation runners of ``pmsn ablate NAME`` (docs/neurons.md §3.5, docs/pmsn.md §7, docs/tasks.md §4).
 
 Each runner writes ``<name>.csv`` (one line per run or measurement), ``<name>_summary.csv``, ``<name>.md`` (the
 table with the papers' numbers beside ours) and ``<name>.png`` into ``out``, plus ``ablation.json`` (what ran).
@@ -10,7 +10,7 @@ caller picks another task, epochs and seeds. Training sweeps resume from the run
     global         local vs global PMSN input (Table III "Global", global_mode="sum")
     soma           parallel vs serial soma and the serial MSN: time per training / inference step vs T (Fig. 5)
     psn_order      masked / sliding PSN order k sweep (PSN Fig. 5)
-    masked_lambda  progressive-mask λ schedule speed of masked PSN (PSN §3.3)
+    masked_lambda  progressive-mask λ schedule speed of masked PSN (docs/training.md §5)
     tclif_beta     TC-LIF (β1, β2) init grid over the four quadrants (TC-LIF Fig. 2)
     gradient_norm  TC-LIF Table 7 closed-form norms, autograd checks, gradient through time LIF/TC-LIF/PMSN
     firing_rates   per-layer firing rates and energy of trained nets per neuron (PMSN Fig. 6, PSN Fig. 4b)

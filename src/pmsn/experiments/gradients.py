@@ -1,4 +1,4 @@
-"""TC-LIF gradient analysis (spec neurons.md §3.5, experiments.md §4.2 Table 7).
+"""TC-LIF gradient analysis (docs/neurons.md §3.5; TC-LIF Supp. Table 7, docs/tasks.md §4.2).
 
 * ``tclif_gradient_norm(β1, β2)`` — the closed form of TC-LIF Supp. Table 7's "infinite norm" (the paper's
   values: ``pmsn.experiments.papers.tclif_table7_gradient_norm``):
@@ -20,7 +20,7 @@ from pmsn.neurons.tclif import logits_from_betas
 
 
 def tclif_gradient_norm(beta1, beta2):
-    """|1 + β1β2| + |β2|·|2 + β1β2| (floats or tensors), spec neurons.md §3.5."""
+    """|1 + β1β2| + |β2|·|2 + β1β2| (floats or tensors), docs/neurons.md §3.5."""
     product = beta1 * beta2
     return abs(1 + product) + abs(beta2) * abs(2 + product)
 
@@ -53,7 +53,7 @@ def gradient_through_time(neuron, steps: int = 200, batch: int = 8, channels: in
                           seed: int = 0) -> torch.Tensor:
     """mean over batch and channels of |∂L/∂I[t]|, L = Σ (soma potential at step T − 1), input I ~ gain·U[0, 1).
 
-    PMSN's soma potential carries no gradient to the past by design (its remainder is detached, §5.9: the
+    PMSN's soma potential carries no gradient to the past by design (its remainder is detached, docs/pmsn.md §6.1: the
     surrogate acts element-wise on the soma input), so for PMSN L uses the soma input current Y[T − 1].
     """
     generator = torch.Generator().manual_seed(seed)

@@ -52,7 +52,7 @@ def _numbers() -> dict:
 
 
 def accuracy() -> dict[tuple[str, str, str], PaperAccuracy]:
-    """(task, model, neuron) → best test accuracy and its source (experiments.md §4)."""
+    """(task, model, neuron) → best test accuracy and its source (docs/tasks.md §4)."""
     return {(task, model, neuron): PaperAccuracy(float(value), source)
             for task, model, neuron, value, source in _numbers()["accuracy"]}
 

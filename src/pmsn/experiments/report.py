@@ -2,7 +2,8 @@
 
 Found by walking RUN_DIR:
 * training runs — folders with ``metrics.csv`` and ``config.yaml`` (``pmsn train``): task, model, neuron, epochs,
-  best / final test accuracy, s/epoch, next to the paper's accuracy for that task × model × neuron (experiments.md §4);
+  best / final test accuracy, s/epoch, next to the paper's accuracy for that task × model × neuron
+  (docs/tasks.md §4);
 * ablations — folders with ``ablation.json`` (``pmsn ablate``): their Markdown table and PNG;
 * energy tables — ``energy.md`` (``pmsn bench energy --out``);
 * other figures — PNG files not yet shown (e.g. ``pmsn plot dynamics``).

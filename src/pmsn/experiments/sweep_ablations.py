@@ -5,7 +5,7 @@ tables the best test accuracy beside the papers' numbers (``pmsn.experiments.pap
     reset          PMSN vs PMSN without reset (integrator / memoryless), LIF vs LIF without reset (Table II)
     global         local vs global PMSN input (Table III "Global", global_mode="sum")
     psn_order      masked / sliding PSN order k sweep (PSN Fig. 5)
-    masked_lambda  progressive-mask λ schedule speed of masked PSN (PSN §3.3)
+    masked_lambda  progressive-mask λ schedule speed of masked PSN (docs/training.md §5)
     tclif_beta     TC-LIF (β1, β2) init grid over the four quadrants (TC-LIF Fig. 2)
     firing_rates   per-layer firing rates and energy of trained nets per neuron (PMSN Fig. 6, PSN Fig. 4b)
 """
@@ -84,7 +84,8 @@ def global_input(options: Options) -> dict:
     return _sweep(options, "global", setting, select_rows(rows, options, "input"), ["input"], "input",
                   "Global PMSN: every step sees the whole-sequence input sum (global_mode='sum')",
                   "Paper (PMSN Table III, ImageNet T = 4): SEW-18 local 66.64 vs global 68.77; SEW-34 68.45 vs "
-                  "70.98. The paper's global formula is not in our copy; 'sum' is the spec's reading (a).")
+                  "70.98. The paper's global formula is not in our copy; 'sum' is the parameter-free reading "
+                  "(docs/choices.md §1.9).")
 
 
 def psn_order(options: Options) -> dict:

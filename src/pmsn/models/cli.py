@@ -1,4 +1,4 @@
-"""``pmsn models``: list the networks and check their parameter counts against the spec and the papers.
+"""``pmsn models``: list the networks and check their parameter counts against docs/tasks.md §2.8 and the papers.
 
     pmsn models                      # table: model, task, neuron, configuration, params ours / code / paper
     pmsn models --markdown           # the same as a Markdown table (README)
@@ -28,13 +28,13 @@ def _format_count(value: int | None) -> str:
 
 
 def reference_rows(names: list[str]) -> list[list[str]]:
-    """One row per reference configuration: the count of the model as built next to the spec and paper counts."""
+    """One row per reference configuration: the count of the model as built next to the expected and paper counts."""
     rows = []
     for name in names:
         spec = MODELS[name]
         for ref in spec.references:
             ours = count_parameters(build_model(name, neuron=ref.neuron, **dict(ref.options)))
-            status = "ok" if ours == ref.ours else f"MISMATCH (spec {ref.ours:,})"
+            status = "ok" if ours == ref.ours else f"MISMATCH (expected {ref.ours:,})"
             paper = _format_count(ref.paper) + ("" if ref.matches_paper else " *")
             rows.append([name, ref.task or spec.task, ref.neuron, ref.label, f"{ours:,}", paper, status])
     return rows

@@ -1,7 +1,7 @@
 """Building blocks shared by the networks: the classifier contract, time-tied dropout, neuron construction.
 
 Layout: a DataLoader yields batch-first tensors; every network turns them into time-first ``[T, B, C, *spatial]``
-(the neuron layout, spec neurons.md §1.1), runs layers there and returns per-step logits ``[T, B, K]``; the
+(the neuron layout, docs/neurons.md §1.1), runs layers there and returns per-step logits ``[T, B, K]``; the
 logits of a sample are their mean (or sum, TC-LIF) over time.
 """
 
@@ -72,7 +72,7 @@ class TiedDropout(nn.Module):
     """Channel dropout tied over time: one Bernoulli mask per (sample, channel), the same at every step.
 
     Input ``[T, B, C, *spatial]``; kept entries are scaled by 1/(1 − p). Identity in eval mode or for p = 0.
-    (PMSN code: ``Dropout1d`` / ``DropoutNd(tie=True)`` on ``[B, C, L]``, spec experiments.md §2.2-2.5.)
+    (PMSN code: ``Dropout1d`` / ``DropoutNd(tie=True)`` on ``[B, C, L]``, docs/tasks.md §2.2-2.5.)
     """
 
     def __init__(self, p: float):

@@ -1,4 +1,4 @@
-"""The PMSN paper's sequence networks (spec experiments.md §2.2, §2.3, §2.5), for any neuron.
+"""The PMSN paper's sequence networks (docs/tasks.md §2.2, §2.3, §2.5), for any neuron.
 
 * ``PMSNSequenceNet`` — S-MNIST / PS-MNIST: Linear encoder → residual spike stage → per-step Linear → mean over T.
 * ``PMSNPixelCIFARNet`` — sCIFAR-10 pixel by pixel (T = 1024): two residual spike stages joined by a channel
@@ -23,7 +23,7 @@ SPEECH_DEFAULTS: NeuronDefaults = {"pmsn": PMSN_PRESETS["shd"]}
 
 
 class ResidualSpikeStage(nn.Module):
-    """``depth`` pre-norm blocks with a running spike sum (spec §2.2, PMSN code):
+    """``depth`` pre-norm blocks with a running spike sum (docs/tasks.md §2.2, PMSN code):
 
         z   = BN(x);   acc = tied_dropout_{p/5}(neuron(z) + acc)    (acc starts at 0)
         x   = tied_dropout_p(Conv1×1(acc))                          (every block but the last)
@@ -40,7 +40,7 @@ class ResidualSpikeStage(nn.Module):
         self.neurons = nn.ModuleList(make_neuron(neuron, width, steps, neuron_defaults, neuron_kwargs)
                                      for _ in range(depth))
         self.convs = nn.ModuleList(nn.Linear(width, width) for _ in range(depth - 1))
-        self.sum_dropout = TiedDropout(dropout / 5.0)  # inside the official PMSN neuron (§2.1)
+        self.sum_dropout = TiedDropout(dropout / 5.0)  # inside the official PMSN neuron (docs/choices.md §1.12)
         self.dropout = TiedDropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -66,7 +66,7 @@ def _average_channels(x: torch.Tensor, group: int) -> torch.Tensor:
 
 
 class PMSNSequenceNet(SpikingClassifier):
-    """S-MNIST / PS-MNIST net (spec §2.2): d = 128 → 65,418 parameters with PMSN, d = 208 → 156,218."""
+    """S-MNIST / PS-MNIST net (docs/tasks.md §2.2): d = 128 → 65,418 parameters with PMSN, d = 208 → 156,218."""
 
     def __init__(self, neuron: str = "pmsn", num_classes: int = 10, width: int = 128, depth: int = 4,
                  dropout: float = 0.1, T: int | None = 784, input_size: int = 1,
@@ -87,9 +87,9 @@ class PMSNSequenceNet(SpikingClassifier):
 
 
 class PMSNPixelCIFARNet(SpikingClassifier):
-    """sCIFAR-10 pixel by pixel (spec §2.3): stage(d) → AvgPool4 over channels → Linear(d/4 → 2d) → stage(2d) →
-    AvgPool4 → per-step Linear(2d/4 → K). d = 128: 206,474 parameters with PMSN (the official code also builds
-    the last 1×1 conv of each stage, whose output it discards; those two convs are not built here).
+    """sCIFAR-10 pixel by pixel (docs/tasks.md §2.3): stage(d) → AvgPool4 over channels → Linear(d/4 → 2d) →
+    stage(2d) → AvgPool4 → per-step Linear(2d/4 → K). d = 128: 206,474 parameters with PMSN (the official code
+    also builds the last 1×1 conv of each stage, whose output it discards; those two convs are not built here).
 
     Input: pixel sequences ``[B, T, 3]`` or images ``[B, 3, H, W]`` (raster scan, T = H·W).
     """
@@ -126,7 +126,8 @@ class PMSNPixelCIFARNet(SpikingClassifier):
 
 
 class PMSNSpeechNet(SpikingClassifier):
-    """SHD / SSC net (spec §2.5): d = 256 → 120,340 parameters with PMSN, d = 352 → 199,252 (SHD, 20 classes).
+    """SHD / SSC net (docs/tasks.md §2.5): d = 256 → 120,340 parameters with PMSN, d = 352 → 199,252 (SHD,
+    20 classes).
 
     Input: binned spike counts ``[B, T, 700]``; groups of ``pool`` adjacent channels are summed (700 → 140).
     """

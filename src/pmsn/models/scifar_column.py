@@ -1,4 +1,4 @@
-"""Column-by-column sequential CIFAR net (T = 32), PSN code topology reused by PMSN (spec experiments.md §2.4).
+"""Column-by-column sequential CIFAR net (T = 32), PSN code topology reused by PMSN (docs/tasks.md §2.4).
 
 Step t = image column t: ``[B, 3, rows]``. 6 × [Conv1d k3 (no bias) over rows → BN1d → neuron] with channels
 3→w→w→w, AvgPool1d(2), w→w→w→w, AvgPool1d(2); flatten → Linear(w·rows/4 → 2w) → neuron → Linear(2w → K);

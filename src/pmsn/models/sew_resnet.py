@@ -1,4 +1,4 @@
-"""SEW-ResNet-18/34 with connect function ADD for ImageNet (spec experiments.md §2.6).
+"""SEW-ResNet-18/34 with connect function ADD for ImageNet (docs/tasks.md §2.6).
 
 The image is repeated T times plus a learnable per-step offset (T parameters) → conv7×7/2 → BN → neuron →
 AvgPool3×3/2 → 4 stages of SEW BasicBlocks → global average pool → per-step Linear → ``[T, B, K]``; logits =

@@ -1,4 +1,4 @@
-"""The TC-LIF paper's fully connected nets, feed-forward and recurrent (spec experiments.md §2.7, neurons.md §3.3).
+"""The TC-LIF paper's fully connected nets, feed-forward and recurrent (docs/tasks.md §2.7, docs/neurons.md §3.3).
 
 Per hidden layer: Linear → (Dropout) → neuron; a recurrent layer adds a full Linear of its own previous spikes,
 I[t] = W_in x[t] + b_in + W_rec S[t−1] + b_rec (S[−1] = 0). The output layer is a plain per-step Linear and the
@@ -23,7 +23,7 @@ from pmsn.neurons.tclif import PRESETS as TCLIF_NEURON_PRESETS
 class TCLIFArchitecture:
     hidden: tuple[int, ...]
     recurrent: tuple[bool, ...]  # per hidden layer
-    neuron_preset: str  # key of pmsn.neurons.tclif.PRESETS (β init, γ, V_th of spec neurons.md §3.2)
+    neuron_preset: str  # key of pmsn.neurons.tclif.PRESETS (β init, γ, V_th of docs/neurons.md §3.4)
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def _speech(input_size, num_classes, width, rec_layers, neuron_preset) -> TCLIFT
                      TCLIFArchitecture((width,) * rec_layers, (True,) * rec_layers, neuron_preset))
 
 
-# spec experiments.md §2.7 table; SSC: paper net 700-128-128-35 / 700-128(rec)-35, "ssc_code" = code default 400
+# docs/tasks.md §2.7 table; SSC: paper net 700-128-128-35 / 700-128(rec)-35, "ssc_code" = code default 400
 PRESETS: dict[str, TCLIFTask] = {
     "smnist_small": _mnist((40, 256, 128), (40, 200, 64), "smnist"),
     "smnist_large": _mnist((64, 256, 256), (64, 256, 256), "smnist"),
@@ -77,7 +77,7 @@ class SpikingLinear(nn.Module):
 
 
 class RecurrentSpikingLinear(SpikingLinear):
-    """Linear → Dropout, plus W_rec S[t−1] + b_rec, → neuron, stepped over time (neurons.md §3.3)."""
+    """Linear → Dropout, plus W_rec S[t−1] + b_rec, → neuron, stepped over time (docs/neurons.md §3.3)."""
 
     def __init__(self, in_features: int, out_features: int, neuron: nn.Module, dropout: float):
         super().__init__(in_features, out_features, neuron, dropout)

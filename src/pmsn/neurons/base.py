@@ -1,6 +1,6 @@
 """What every neuron shares: input checks and the serial loop over ``step``.
 
-Contract (spec neurons.md §1.1):
+Contract (docs/neurons.md §1.1):
     spikes = neuron(x)                       # x: [T, B, C, *spatial], the parallel path
     spikes, trace = neuron(x, return_states=True)
     s_t, state = neuron.step(x_t, state)     # x_t: [B, C, *spatial]; state=None = fresh; the definition

@@ -1,13 +1,15 @@
-"""LIF, PLIF (learnable τ) and ALIF (adaptive threshold) baselines (spec neurons.md §1.4, §2).
+"""LIF, PLIF (learnable τ) and ALIF (adaptive threshold) baselines (docs/neurons.md §1.4, §2).
+ALIF: B. Yin, F. Corradi, S. M. Bohté, "Accurate and efficient time-domain classification with adaptive spiking
+recurrent neural networks", Nature Machine Intelligence 2021.
 
 These neurons reset, so their dynamics are serial by nature: the parallel call runs the same update as
 ``step`` over time (one sweep, ``unbind``/``stack``), and the two are equal by construction.
 
-LIF / PLIF per step (SpikingJelly form, §2.1-2.2), H = charged potential, V = post-reset potential:
+LIF / PLIF per step (SpikingJelly form, docs/neurons.md §2.1-2.2), H = charged potential, V = post-reset potential:
     decay_input:      H[t] = V[t−1] + (X[t] − (V[t−1] − V_rest))/τ
     not decay_input:  H[t] = V[t−1] − (V[t−1] − V_rest)/τ + X[t]
     S[t] = Θ(H[t] − V_th);   reset: hard V = H·(1 − S) + V_reset·S, soft V = H − V_th·S, or none V = H.
-ALIF (Yin et al. 2021, §2.3), per channel learnable τ_m, τ_adp:
+ALIF (Yin et al. 2021, docs/neurons.md §2.3), per channel learnable τ_m, τ_adp:
     b[t] = ρ·b[t−1] + (1 − ρ)·S[t−1],   θ[t] = b₀ + β_a·b[t]
     u[t] = α·u[t−1] + (1 − α)·x[t] − θ[t]·S[t−1],   S[t] = Θ(u[t] − θ[t]) (strict by default)
 """
@@ -104,7 +106,7 @@ class _Leaky(Neuron):
 class LIF(_Leaky):
     """Leaky integrate-and-fire, SpikingJelly defaults: τ = 2, V_th = 1, hard reset to 0, sigmoid(α=4) surrogate.
 
-    ``reset="none"`` gives the "LIF w/o reset" baseline of P-PSN Table 1.
+    ``reset="none"`` gives the "LIF w/o reset" baseline of PSN Table 1.
     """
 
     def __init__(self, tau: float = 2.0, threshold: float = 1.0, reset: str = "hard", v_reset: float = 0.0,
@@ -118,7 +120,7 @@ class LIF(_Leaky):
 
 
 class PLIF(_Leaky):
-    """LIF with a learnable time constant per layer: 1/τ = sigmoid(w), w₀ = −ln(τ₀ − 1) (§2.2)."""
+    """LIF with one learnable time constant per layer (docs/neurons.md §2.2): 1/τ = σ(w), w₀ = −ln(τ₀ − 1)."""
 
     def __init__(self, tau_init: float = 2.0, threshold: float = 1.0, reset: str = "hard", v_reset: float = 0.0,
                  v_rest: float | None = None, decay_input: bool = True, detach_reset: bool = False,
@@ -139,7 +141,7 @@ def _is_mean_std(value) -> bool:
 
 
 class ALIF(Neuron):
-    """Adaptive-threshold LIF of Yin et al. (2021) with per-channel learnable τ_m and τ_adp (§2.3).
+    """Adaptive-threshold LIF of Yin et al. (2021) with per-channel learnable τ_m and τ_adp (docs/neurons.md §2.3).
 
     Defaults: b₀ = 0.01, β_a = 1.8, τ_m ~ N(20, 5), τ_adp ~ N(150, 10) (clamped ≥ 1), strict Θ, multi-Gaussian
     surrogate.

@@ -1,13 +1,14 @@
-"""PMSN: the parallel multi-compartment spiking neuron of Chen et al., "PMSN: A Parallel Multi-compartment
-Spiking Neuron for Multi-scale Temporal Processing", 2024, arXiv:2408.14917. Derivations: docs/pmsn.md.
+"""PMSN: the parallel multi-compartment spiking neuron of X. Chen, J. Wu, C. Ma, Y. Yan, Y. Wu, K. C. Tan,
+"PMSN: A Parallel Multi-compartment Spiking Neuron for Multi-scale Temporal Processing", 2024, arXiv:2408.14917.
+Derivations: docs/pmsn.md.
 
 n compartments: n − 1 hidden compartments form a linear system, diagonalised into N = n − 1 complex modes,
-and one spiking soma. Per channel and time step t (serial definition, ``step``):
+and one spiking soma. Per channel and time step t (serial definition, ``step``; docs/pmsn.md §3.1, §5.1-5.2):
 
-    x_m[t] = Ā_m·x_m[t−1] + B̄_m·u[t]                   modal recurrence, zero-order hold   PMSN eq. 10, docs §3.1
-    Y[t]   = Re Σ_m C̃_m·x_m[t] + D·u[t]                current into the soma               PMSN eq. 10, docs §3.1
-    v[t]   = r[t−1] + ReLU(κ·Y[t])                       non-leaky soma, clamped input       docs/pmsn.md §5.1
-    S[t]   = [v[t] ≥ θ],   r[t] = v[t] − θ·⌊v[t]/θ⌋      fire once, keep the remainder       PMSN eq. 16-18, §5.2
+    x_m[t] = Ā_m·x_m[t−1] + B̄_m·u[t]                   modal recurrence, zero-order hold   PMSN eq. 10
+    Y[t]   = Re Σ_m C̃_m·x_m[t] + D·u[t]                current into the soma               PMSN eq. 10
+    v[t]   = r[t−1] + ReLU(κ·Y[t])                       non-leaky soma, clamped input
+    S[t]   = [v[t] ≥ θ],   r[t] = v[t] − θ·⌊v[t]/θ⌋      fire once, keep the remainder       PMSN eq. 16-18
 
 Parallel path (``forward``): Y = K ∗ u + D·u with K[l] = Re Σ_m C̃_m B̄_m Ā_mˡ by FFT or by a chunked scan
 (``pmsn.ops``), then the cumulative-sum soma; on CPU the fused C++ sweep does both in one pass over time.
@@ -229,10 +230,10 @@ class PMSN(Neuron):
         """One soma update from κ·Y[t] and the previous post-reset potential; returns (S, v, new remainder)."""
         potential = remainder + torch.relu(drive)
         spikes = spike(potential - self.threshold, self.surrogate, self.strict)
-        whole = self.threshold * torch.floor(potential / self.threshold)  # every crossed multiple of θ (§5.2)
+        whole = self.threshold * torch.floor(potential / self.threshold)  # crossed multiples of θ (docs/pmsn.md §5.2)
         if self.soma_grad == "elementwise":
-            return spikes, potential, (potential - whole).detach()  # docs §6.1: the remainder carries no gradient
-        return spikes, potential, potential - whole.detach()  # "cumsum": gradient through the integrator (§6.2)
+            return spikes, potential, (potential - whole).detach()  # remainder: no gradient (docs/pmsn.md §6.1)
+        return spikes, potential, potential - whole.detach()  # "cumsum": through the integrator (docs/pmsn.md §6.2)
 
     def _step(self, x_t: torch.Tensor, state: PMSNState | None):
         dtype = self._compute_dtype(x_t)

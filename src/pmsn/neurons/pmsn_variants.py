@@ -1,10 +1,12 @@
 """Ablation variants of PMSN (docs/pmsn.md §7): each changes one part of the paper's neuron and keeps the rest.
+Paper: X. Chen, J. Wu, C. Ma, Y. Yan, Y. Wu, K. C. Tan, "PMSN: A Parallel Multi-compartment Spiking Neuron for
+Multi-scale Temporal Processing", 2024, arXiv:2408.14917.
 
     SerialSomaPMSN   the same soma, run step by step in forward          (PMSN §VII-F2 timing; docs/pmsn.md §7.1)
     SoftResetPMSN    no clamp, subtract θ per spike (PMSN eq. 11)        ("serial_soft")
     NoResetPMSN      integrate-and-fire without reset: v[t] = Σ κY      ("no_reset", PMSN Table II)
     MemorylessPMSN   no soma memory: S[t] = [κY[t] ≥ θ]                  ("memoryless", the official code's w/o reset)
-    GlobalPMSN       every step sees I_g = Σ_t u[t] (non-causal, no step) (PMSN Table III "Global"; docs §7.2)
+    GlobalPMSN       every step sees I_g = Σ_t u[t] (non-causal, no step) (PMSN Table III "Global"; docs/pmsn.md §7.2)
 
 Each overrides the soma (``_soma`` for the whole sequence, ``_soma_step`` for one step) or the input, and is
 tested parallel == serial like the paper's neuron. ``build_pmsn`` picks the class from the config-level names

@@ -1,10 +1,12 @@
-"""The PSN family: PSN, masked PSN, sliding PSN (spec neurons.md §4; paper 002).
+"""The PSN family: PSN, masked PSN, sliding PSN (docs/neurons.md §4) of W. Fang, Z. Yu, Z. Zhou, D. Chen,
+Y. Chen, Z. Ma, T. Masquelier, Y. Tian, "Parallel Spiking Neurons with High Efficiency and Ability to Learn
+Long-term Dependencies", NeurIPS 2023, arXiv:2304.12760 (PSN below).
 
 No reset and no state besides past inputs: the membrane is a learned linear map over time, shared by every
 neuron of the layer (all of B, C and spatial dims flattened into N columns):
-    PSN          H = W·X + b,             W [T, T]   (non-causal; no ``step``)                 §4.1
-    MaskedPSN    H = (W ⊙ M_k(λ))·X + b,  M_k band of order k, M_k(λ) = λ·M_k + (1 − λ)·1      §4.2
-    SlidingPSN   H[t] = Σ_{i<k} w_i·X[t − k + 1 + i] + b   (any T, causal)                       §4.3
+    PSN          H = W·X + b,             W [T, T]   (non-causal; no ``step``)       PSN eq. 8-10
+    MaskedPSN    H = (W ⊙ M_k(λ))·X + b,  M_k band of order k, M_k(λ) = λ·M_k + (1 − λ)·1    PSN eq. 11-13
+    SlidingPSN   H[t] = Σ_{i<k} w_i·X[t − k + 1 + i] + b   (any T, causal)                     PSN eq. 14-16
     S = Θ(H) (b = −threshold), ATan surrogate α = 2.
 """
 
@@ -103,7 +105,8 @@ class MaskedPSN(PSN):
         if order > T:
             raise ValueError(f"MaskedPSN: order must be an int in [1, T={T}], got {order!r}")
         rows, cols = torch.arange(T).unsqueeze(1), torch.arange(T).unsqueeze(0)
-        self.register_buffer("mask", ((cols <= rows) & (rows <= cols + order - 1)).float())  # M[i][j], §4.2
+        # M_k[i][j] of docs/neurons.md §4.2
+        self.register_buffer("mask", ((cols <= rows) & (rows <= cols + order - 1)).float())
         self.register_buffer("mask_lambda", torch.tensor(check_real("MaskedPSN", "mask_lambda", mask_lambda,
                                                                     "in [0, 1]")))
 
@@ -156,7 +159,7 @@ class SlidingPSN(Neuron):
         return f"order={self.order}"
 
     def toeplitz(self, steps: int, columns: int | None = None) -> torch.Tensor:
-        """A[i][j] = w_{k−1−i+j} for i − k < j ≤ i, else 0 (§4.3 matrix form), ``[steps, columns]``.
+        """A[i][j] = w_{k−1−i+j} for i − k < j ≤ i, else 0 (PSN eq. 16 matrix form), ``[steps, columns]``.
 
         With ``columns = steps + k − 1`` the rows see a window that starts k − 1 steps earlier: A[i][i + j] = w_j.
         """

@@ -1,6 +1,8 @@
-"""TC-LIF: the two-compartment (dendrite + soma) LIF neuron (spec neurons.md §3; paper 001).
+"""TC-LIF: the two-compartment (dendrite + soma) LIF neuron (docs/neurons.md §3) of S. Zhang, Q. Yang, C. Ma,
+J. Wu, H. Li, K. C. Tan, "TC-LIF: A Two-Compartment Spiking Neuron Model for Long-Term Sequential Modelling",
+AAAI 2024, arXiv:2308.13250.
 
-Per step (official code order, §3.1), β1 = −σ(c0) ∈ (−1, 0), β2 = σ(c1) ∈ (0, 1):
+Per step (official code order, docs/neurons.md §3.2), β1 = −σ(c0) ∈ (−1, 0), β2 = σ(c1) ∈ (0, 1):
     U_D ← U_D + β1·U_S + I[t]          (U_S: post-reset soma of t−1; pre-reset with coupling_uses_pre_reset_soma)
     U_S ← U_S + β2·U_D
     S[t] = Θ(U_S − V_th)               (triangle surrogate, width 1)
@@ -21,7 +23,8 @@ from pmsn.neurons.base import Neuron, channel_view, check_choice, check_flag, ch
 from pmsn.ops.fused_leaky import fused_leaky_supports, tclif_fused
 from pmsn.surrogate import spike
 
-# Per-dataset inits of the official README commands (§3.2): raw (c0, c1), dendritic reset γ, threshold V_th.
+# Per-dataset inits of the official README commands (docs/neurons.md §3.4): raw (c0, c1), dendritic reset γ,
+# threshold V_th.
 PRESETS = {
     "smnist_ff": dict(decay_init=(0.0, 0.0), dendrite_reset=0.5, threshold=1.0),
     "smnist_rec": dict(decay_init=(1.5, -0.5), dendrite_reset=0.5, threshold=1.0),
@@ -37,7 +40,7 @@ PARAMETRIZATIONS = ("sigmoid", "free")
 
 
 def logits_from_betas(beta1: float, beta2: float) -> tuple[float, float]:
-    """Inverse of β1 = −σ(c0), β2 = σ(c1): c0 = ln(−β1/(1+β1)), c1 = ln(β2/(1−β2)) (§3.2)."""
+    """Logits of (β1, β2) (docs/neurons.md §3.1): c0 = ln(−β1/(1+β1)), c1 = ln(β2/(1−β2))."""
     if not (-1.0 < beta1 < 0.0 and 0.0 < beta2 < 1.0):
         raise ValueError(f"TC-LIF needs β1 in (−1, 0) and β2 in (0, 1), got β1={beta1}, β2={beta2}")
     return math.log(-beta1 / (1.0 + beta1)), math.log(beta2 / (1.0 - beta2))
@@ -56,10 +59,11 @@ class TCLIFTrace(NamedTuple):
 
 class TCLIF(Neuron):
     """Two-compartment LIF. ``beta_sharing="layer"`` (default): one learnable (c0, c1) pair for the layer;
-    ``"channel"``: one pair per channel (needs ``channels``). ``preset`` picks a §3.2 row (e.g. ``"smnist_rec"``)
-    as defaults of ``decay_init``, ``dendrite_reset`` and ``threshold``; arguments given explicitly win.
+    ``"channel"``: one pair per channel (needs ``channels``). ``preset`` picks a row of docs/neurons.md §3.4
+    (e.g. ``"smnist_rec"``) as defaults of ``decay_init``, ``dendrite_reset`` and ``threshold``; arguments given
+    explicitly win.
     ``parametrization="free"`` learns (β1, β2) directly, of any sign (``decay_init`` then holds β1, β2): the
-    β-quadrant study of P-TC Fig. 2 needs all four quadrants, the sigmoid form covers quadrant II only.
+    β-quadrant study of TC-LIF Fig. 2 needs all four quadrants, the sigmoid form covers quadrant II only.
     """
 
     def __init__(self, channels: int | None = None, decay_init: tuple[float, float] | None = None,
@@ -124,7 +128,7 @@ class TCLIF(Neuron):
         if self.beta_sharing == "channel":
             beta1, beta2 = channel_view(beta1, x_t.dim() - 2), channel_view(beta2, x_t.dim() - 2)
         soma = state.soma
-        if self.coupling_uses_pre_reset_soma:  # paper eq. 10-12 literally: β1 multiplies U_S[t−1] before reset
+        if self.coupling_uses_pre_reset_soma:  # TC-LIF eq. 10-12 literally: β1 multiplies U_S[t−1] before reset
             soma = soma + self.threshold * state.spikes
         dendrite = state.dendrite + beta1 * soma + x_t
         soma = state.soma + beta2 * dendrite

@@ -1,4 +1,4 @@
-"""Build-once loader of the project's JIT C++ CPU extensions (kernels.md "Build").
+"""Build-once loader of the project's JIT C++ CPU extensions (docs/kernels.md §6).
 
     from pmsn.ops.cpp_build import load_extension
     module = load_extension("pmsn_leaky_cpu", Path(__file__).parent / "csrc" / "leaky_cpu.cpp")
@@ -44,7 +44,7 @@ try:
 except ImportError:  # Windows
     fcntl = None
 
-# -fno-trapping-math lets gcc vectorise std::floor and comparisons in the soma loops (kernels.md, traps).
+# -fno-trapping-math lets gcc vectorise std::floor and comparisons in the soma loops (docs/kernels.md §5).
 BASE_CFLAGS = ("-O3", "-march=native", "-fno-trapping-math", "-fopenmp")
 BASE_LDFLAGS = ("-fopenmp",)
 LOCK_TIMEOUT_S = 300.0  # longest wait for another process's build (one build takes about a minute)

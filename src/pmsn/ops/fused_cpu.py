@@ -1,4 +1,4 @@
-"""Fused CPU path of the PMSN neuron: one serial sweep over time in C++ (spec neurons.md §5.5-5.9, kernels.md).
+"""Fused CPU path of the PMSN neuron: one serial sweep over time in C++ (docs/pmsn.md §4.3, docs/kernels.md §3).
 
     from pmsn.ops.fused_cpu import fused_available, pmsn_fused
     if fused_available():
@@ -7,7 +7,8 @@
 ``u`` is ``[T, B, C, *spatial]`` (float32 or float64), the modal parameters are real ``[C, N]`` tensors
 (Ā = abar_re + i·abar_im, r = C̃·B̄ = residue_re + i·residue_im) and ``skip`` is D ``[C]``. Per column:
 x̂_m[t] = Ā_m·x̂_m[t−1] + u[t], Y = D·u + Re Σ_m r_m·x̂_m, x = ReLU(κ·Y), serial soma with remainder reset
-(§5.8). Backward follows §5.9 (``soma_grad="elementwise"`` or ``"cumsum"``) with a triangle surrogate.
+(docs/pmsn.md §5.2). Backward follows docs/pmsn.md §6 (``soma_grad="elementwise"`` or ``"cumsum"``) with a
+triangle surrogate.
 
 The extension is compiled on first use with ``torch.utils.cpp_extension.load`` (gcc/clang + ninja, about 30 s
 once, then cached in the torch extensions directory). Where it cannot be built, ``fused_available()`` warns
@@ -150,7 +151,7 @@ def pmsn_fused(u, abar_re, abar_im, residue_re, residue_im, skip, threshold=1.0,
     """Spikes ``[T, B, C, *spatial]`` (u's dtype) of the PMSN neuron, fused forward and backward on the CPU.
 
     Gradients flow to ``u`` and to every parameter that requires grad (triangle surrogate of width
-    ``surrogate_width``; ``soma_grad`` as in §5.9). Raises RuntimeError if the extension is not available
+    ``surrogate_width``; ``soma_grad`` as in docs/pmsn.md §6). Raises RuntimeError if the extension is not available
     (check ``fused_available()`` first).
     """
     _validate(u, abar_re, abar_im, residue_re, residue_im, skip, threshold, surrogate_width, soma_grad)

@@ -1,4 +1,5 @@
-"""Fused CPU sweeps of the resetting neurons LIF/PLIF and TC-LIF (spec neurons.md §1.3-1.4, §2.1-2.2, §3.1).
+"""Fused CPU sweeps of the resetting neurons LIF/PLIF and TC-LIF (docs/neurons.md §1.3-1.4, §2.1-2.2, §3.2;
+design: docs/kernels.md §4).
 
     from pmsn.ops.fused_leaky import fused_leaky_supports, lif_fused, tclif_fused
     if fused_leaky_supports(x, surrogate, inverse_tau):

@@ -1,4 +1,4 @@
-"""The hidden compartments of PMSN as a diagonal linear system (spec neurons.md §5.2-5.6).
+"""The hidden compartments of PMSN as a diagonal linear system (docs/pmsn.md §1-4).
 
 Pure functions: the tridiagonal coupling matrix and its diagonalisation (init), the zero-order-hold
 discretisation, the convolution kernel K, and the causal FFT convolution along time (dim 0).
@@ -10,7 +10,7 @@ import torch
 
 
 def coupling_matrix(hidden: int, coupling: float, leak: float = 0.5, dtype=torch.float64) -> torch.Tensor:
-    """Tridiagonal A of §5.2: A[i,i] = −leak, A[i,i+1] = +c·(i+1), A[i+1,i] = −c·(i+1)."""
+    """Tridiagonal A of docs/pmsn.md §1.2: A[i,i] = −leak, A[i,i+1] = +c·(i+1), A[i+1,i] = −c·(i+1)."""
     matrix = torch.diag(torch.full((hidden,), -leak, dtype=dtype))
     for i in range(hidden - 1):
         matrix[i, i + 1] = coupling * (i + 1)
@@ -19,7 +19,7 @@ def coupling_matrix(hidden: int, coupling: float, leak: float = 0.5, dtype=torch
 
 
 def diagonalize(matrix: torch.Tensor, output: str = "last"):
-    """Modal form of A = −leak·I + skew part (§5.3): A = V Λ Vᴴ with V unitary.
+    """Modal form of A = −leak·I + skew part (docs/pmsn.md §2.1): A = V Λ Vᴴ with V unitary.
 
     Returns (real part of λ, imaginary parts ω ascending, B̃ = Vᴴ·1, C̃ = C·V) where C = e_last (``"last"``)
     or all-ones (``"ones"``, SHD preset). Only the products C̃_m·B̃_m are phase invariant.
@@ -40,7 +40,7 @@ def diagonalize(matrix: torch.Tensor, output: str = "last"):
 
 
 def discretize(log_dt, log_A_real, A_imag, VinvB_real, VinvB_imag, CV_real, CV_imag):
-    """Zero-order hold (§5.5): λ = −exp(log_A_real) + i·A_imag, Δ = exp(log_dt), Ā = exp(λΔ),
+    """Zero-order hold (docs/pmsn.md §3.1): λ = −exp(log_A_real) + i·A_imag, Δ = exp(log_dt), Ā = exp(λΔ),
     B̄ = (Ā − 1)/λ · B̃. Returns (Ā, B̄, C̃) complex ``[C, N]``."""
     eigenvalue = torch.complex(-torch.exp(log_A_real), A_imag)
     decay = torch.exp(eigenvalue * torch.exp(log_dt).unsqueeze(-1))
@@ -49,7 +49,7 @@ def discretize(log_dt, log_A_real, A_imag, VinvB_real, VinvB_imag, CV_real, CV_i
 
 
 def convolution_kernel(decay: torch.Tensor, residue: torch.Tensor, steps: int) -> torch.Tensor:
-    """K[l] = Re Σ_m r_m·Ā_mˡ for l = 0..steps−1 (§5.5), r = C̃·B̄; returns real ``[steps, C]``.
+    """K[l] = Re Σ_m r_m·Ā_mˡ for l = 0..steps−1 (docs/pmsn.md §3.2), r = C̃·B̄; returns real ``[steps, C]``.
 
     Ā_mˡ = exp(l·log Ā_m) (exact powers, no drift); accumulated mode by mode to keep memory at ``[steps, C]``.
     """
@@ -63,7 +63,8 @@ def convolution_kernel(decay: torch.Tensor, residue: torch.Tensor, steps: int) -
 
 
 def causal_conv_fft(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """y[t] = Σ_{l≤t} K[l, c]·u[t−l, b, c, …] along dim 0 by zero-padded FFT (§5.6: linear, not circular).
+    """y[t] = Σ_{l≤t} K[l, c]·u[t−l, b, c, …] along dim 0 by zero-padded FFT, linear, not circular
+    (docs/pmsn.md §4.1).
 
     ``u`` is ``[T, B, C, *spatial]`` and ``kernel`` ``[T, C]`` (per channel, shared over batch and spatial).
     """

@@ -1,7 +1,7 @@
 """Chunked scan of the diagonal linear system: the same Y = K ∗ u as the FFT, in chunks of L steps.
 
 Inside a chunk a small per-channel Toeplitz matmul applies the first L kernel taps; between chunks the N complex
-modal states are carried (spec neurons.md §5.5 recurrence, kernels.md "chunked scan"):
+modal states are carried (docs/pmsn.md §3.1, §4.2):
     Y[t] = Σ_{l ≤ t in chunk} K[t − l]·u[l]  +  Re Σ_m C̃_m·Ā_m^{t+1}·x_m[chunk start − 1]
     x_m[chunk end] = Ā_m^L·x_m[chunk start − 1] + Σ_l Ā_m^{L−1−l}·B̄_m·u[l]
 Work is O(T·(L + N)) per column and memory O(T) with no FFT padding: it wins at short T and on memory.

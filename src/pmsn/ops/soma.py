@@ -1,14 +1,15 @@
-"""The PMSN soma in parallel over time: cumulative sum / floor reset (spec neurons.md §5.8-5.9).
+"""The PMSN soma in parallel over time: cumulative sum / floor reset (docs/pmsn.md §5-6).
 
 With x[t] ≥ 0 and P[t] = Σ_{i≤t} x[i]:  v[t] = P[t] − θ·⌊P[t−1]/θ⌋,  S[t] = [v[t] ≥ θ],
 which equals the serial soma  v[t] = r[t−1] + x[t], S[t] = [v[t] ≥ θ], r[t] = v[t] − θ·⌊v[t]/θ⌋.
 
 Exactness at long T: P grows with t, so a float32 cumsum over the whole sequence drifts. The sum is taken in
 chunks of ``chunk`` steps, each started from the carried remainder r (kept in [0, θ)), so no value ever grows
-beyond one chunk's input (kernels.md "Exactness").
+beyond one chunk's input (docs/pmsn.md §5.6).
 
-The input current Y is clamped first, x = ReLU(κ·Y) (§5.7), inside the same autograd function.
-Gradient (§5.9): ``soma_grad="elementwise"`` (default; paper = code): ∂L/∂x[t] = ∂L/∂S[t]·σ'(v[t] − θ);
+The input current Y is clamped first, x = ReLU(κ·Y) (docs/pmsn.md §5.1), inside the same autograd function.
+Gradient (docs/pmsn.md §6): ``soma_grad="elementwise"`` (default; paper = code):
+∂L/∂x[t] = ∂L/∂S[t]·σ'(v[t] − θ);
 ``"cumsum"``: through the integrator, ∂L/∂x[t'] = Σ_{t≥t'} ∂L/∂S[t]·σ'(v[t] − θ); then ∂x/∂Y = κ·[κY > 0].
 """
 
@@ -23,7 +24,8 @@ SOMA_GRADS = ("elementwise", "cumsum")
 
 
 def soma_potential(x: torch.Tensor, threshold: float, chunk: int = 64) -> torch.Tensor:
-    """Pre-reset soma potential v[t] of §5.8 for x ``[T, ...]`` ≥ 0, summing chunk by chunk from the remainder."""
+    """Pre-reset soma potential v[t] for x ``[T, ...]`` ≥ 0 (docs/pmsn.md §5.3), summed chunk by chunk from the
+    remainder."""
     steps = x.shape[0]
     chunks = -(-steps // chunk)
     padded = F.pad(x, (0, 0) * (x.dim() - 1) + (0, chunks * chunk - steps)) if chunks * chunk != steps else x

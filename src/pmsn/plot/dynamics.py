@@ -1,4 +1,4 @@
-"""Dynamics figures of a PMSN layer (PMSN paper Fig. 4 / Fig. 7; spec experiments.md §4.1).
+"""Dynamics figures of a PMSN layer (PMSN Fig. 4 / Fig. 7; docs/tasks.md §4.1).
 
 * ``dynamics`` figure: one input current driving a PMSN layer — the hidden compartments (modal states Re x_m of
   ``trace.hidden``), the soma potential with threshold, spike and reset marks, a spike raster over channels —

@@ -1,8 +1,8 @@
 """The training loop behind ``pmsn train`` and ``pmsn eval``.
 
-One epoch: set the masked-PSN λ (spec §3.3) → train over the shuffled training set (lr from the schedule every
-step) → evaluate on the test split → write metrics, curves, ``last.pt`` (and ``best.pt`` on a new best test
-accuracy; the papers report the best test accuracy over epochs, spec §0).
+One epoch: set the masked-PSN λ (docs/training.md §5) → train over the shuffled training set (lr from the
+schedule every step) → evaluate on the test split → write metrics, curves, ``last.pt`` (and ``best.pt`` on a
+new best test accuracy; the papers report the best test accuracy over epochs, docs/training.md §1.1).
 
 Reproducibility: everything is seeded from ``config.seed``; the training order of epoch e comes from a generator
 seeded with (seed, e) (or DistributedSampler.set_epoch), and the global RNG state (dropout, augmentation,
@@ -90,7 +90,7 @@ def _autocast(config: TrainConfig, device: torch.device):
 
 
 def _forward_loss(model, x, targets, config: TrainConfig):
-    """(loss, logits [B, K]); TET = mean over t of CE of each step's logits (spec §2.6)."""
+    """(loss, logits [B, K]); TET = mean over t of CE of each step's logits (docs/training.md §1.3)."""
     if config.loss == "tet":
         per_step = model(x, per_step=True)
         steps = per_step.shape[0]
@@ -283,7 +283,7 @@ def _train(config, resume, quiet, stop_after, show_progress, overwrite, device, 
             say(f"pmsn train: removed {len(removed)} temporary file(s) left by an interrupted write in {run_dir}")
         save_yaml(config_to_dict(config), run_dir / "config.yaml")
         base = datasets["train"].dataset if isinstance(datasets["train"], torch.utils.data.Subset) else datasets["train"]
-        if getattr(base, "permutation", None) is not None:  # PS-MNIST: keep the pixel order with the run (§1.1)
+        if getattr(base, "permutation", None) is not None:  # PS-MNIST pixel order (docs/tasks.md §1.1)
             np.save(run_dir / "permutation.npy", np.asarray(base.permutation))
         records = RunRecords(run_dir, resume_step=start_epoch * len(train_loader) if checkpoint else None)
         parameters = sum(p.numel() for p in model.parameters())

@@ -103,7 +103,8 @@ def apply_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
 
 def mask_lambda(epoch: int, epochs: int, speed: float | None = 8.0) -> float:
     """Progressive masking of masked PSN at the start of ``epoch`` (0-based): min(1, speed·e/(epochs − 1)) with
-    the paper's speed 8 (spec §3.3). A single-epoch run, or ``speed=None``, trains the fully masked neuron (λ = 1).
+    the PSN paper's speed 8 (docs/training.md §5). A single-epoch run, or ``speed=None``, trains the fully masked
+    neuron (λ = 1).
     """
     if epochs <= 1 or speed is None:
         return 1.0

@@ -1,4 +1,4 @@
-"""Per-task presets for ``pmsn train --task NAME``: the PMSN paper's recipe of each task (spec experiments §3).
+"""Per-task presets for ``pmsn train --task NAME``: the PMSN paper's recipe of each task (docs/training.md §4).
 
 A preset is a partial config layered over the dataclass defaults of ``pmsn.train.config`` (which are the 5k-digit
 CPU main job, including its single CPU thread; the full-size presets leave the thread count to torch) by
@@ -9,7 +9,8 @@ size) on top of these.
 from __future__ import annotations
 
 
-# spec §3.1 S-MNIST row: AdamW 1e-2 / neuron 1e-3 / wd 1e-2, dropout 0.1, batch 64, 200 epochs, cosine, seed 1111
+# S-MNIST row of docs/training.md §4.1: AdamW 1e-2 / neuron 1e-3 / wd 1e-2, dropout 0.1, batch 64, 200 epochs,
+# cosine, seed 1111
 _SEQUENTIAL_MNIST = {
     "model": {"name": "pmsn_smnist", "neuron": "pmsn", "options": {"width": 128, "dropout": 0.1}},
     "data": {"options": {}},
@@ -18,7 +19,8 @@ _SEQUENTIAL_MNIST = {
     "schedule": {"name": "cosine"},
     "epochs": 200, "batch_size": 64, "seed": 1111, "threads": None,
 }
-# spec §3.1 sCIFAR column row + §1.2 augmentation: AdamW 1e-3 / 1e-3 / wd 0, batch 128, 200 epochs, LS 0.1, mixup/cutmix
+# sCIFAR column row of docs/training.md §4.1: AdamW 1e-3 / 1e-3 / wd 0, batch 128, 200 epochs, LS 0.1,
+# mixup/cutmix; augmentation docs/tasks.md §1.2
 _SCIFAR_COLUMN = {
     "model": {"name": "scifar_column", "neuron": "pmsn", "options": {}},
     "data": {"options": {"mode": "column"}, "drop_last": True},
@@ -27,10 +29,11 @@ _SCIFAR_COLUMN = {
     "epochs": 200, "batch_size": 128, "seed": 1, "label_smoothing": 0.1, "mixup_alpha": 0.2, "cutmix_alpha": 1.0,
     "threads": None,
 }
-# spec §3.1 sCIFAR pixel row: as S-MNIST (with the VinvB_real quirk), no augmentation
+# sCIFAR pixel row of docs/training.md §4.1: as S-MNIST (with the VinvB_real quirk), no augmentation
 _SCIFAR_PIXEL = {**_SEQUENTIAL_MNIST,
                  "model": {"name": "pmsn_scifar_pixel", "neuron": "pmsn", "options": {"dropout": 0.1}}}
-# spec §3.1 SHD row, paper values: dropout 0.4, wd 0, batch 40, 150 epochs (code: 0.2 / 1e-3 / 100)
+# SHD row of docs/training.md §4.1, paper values: dropout 0.4, wd 0, batch 40, 150 epochs
+# (code: 0.2 / 1e-3 / 100, docs/choices.md §5.3)
 _SPEECH_SPIKES = {
     "model": {"name": "pmsn_shd", "neuron": "pmsn", "options": {"width": 256, "dropout": 0.4}},
     "data": {"options": {}},
@@ -38,7 +41,8 @@ _SPEECH_SPIKES = {
     "schedule": {"name": "cosine"},
     "epochs": 150, "batch_size": 40, "seed": 1111, "threads": None,
 }
-# spec §3.2 GSC row (TC-LIF only): Adam 1e-3 (AdamW with weight decay 0 = Adam), x0.1 at 60/90/120, batch 128, 100 epochs
+# GSC row of docs/training.md §4.2 (TC-LIF only): Adam 1e-3 (AdamW with weight decay 0 = Adam), x0.1 at 60/90/120,
+# batch 128, 100 epochs
 _GSC = {
     "model": {"name": "tclif_rec", "neuron": "tclif", "options": {"preset": "gsc"}},
     "data": {"options": {}},
@@ -46,7 +50,8 @@ _GSC = {
     "schedule": {"name": "multistep", "milestones": [60, 90, 120], "gamma": 0.1},
     "epochs": 100, "batch_size": 128, "seed": 0, "threads": None,
 }
-# spec §3.1 ImageNet row: SGD 0.1 (neuron lr 0.1 paper), wd 0, 320 epochs cosine, AMP, TET loss, seed 2020
+# ImageNet row of docs/training.md §4.1: SGD 0.1 (neuron lr 0.1 paper), wd 0, 320 epochs cosine, AMP, TET loss,
+# seed 2020
 _IMAGENET = {
     "model": {"name": "sew_resnet18", "neuron": "pmsn", "options": {}},
     "data": {"options": {}, "workers": 8},
@@ -60,7 +65,7 @@ PRESETS: dict[str, dict] = {
     "smnist5k": {},
     "psmnist5k": {"data": {"task": "psmnist5k", "options": {"resolution": 14}}, "model": {"options": {"dropout": 0.0}}},
     "smnist": _SEQUENTIAL_MNIST,
-    # PS-MNIST: dropout 0 per the paper (code default 0.02), spec §3.1 [!]
+    # PS-MNIST: dropout 0 per the paper (code default 0.02), docs/choices.md §5.4
     "psmnist": {**_SEQUENTIAL_MNIST, "model": {**_SEQUENTIAL_MNIST["model"], "options": {"width": 128, "dropout": 0.0}},
                 "optim": {**_SEQUENTIAL_MNIST["optim"], "vinvb_real_weight_decay": None}},
     "scifar10": _SCIFAR_COLUMN,
