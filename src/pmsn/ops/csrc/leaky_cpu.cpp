@@ -1,5 +1,5 @@
-// Fused CPU sweeps of the resetting neurons LIF/PLIF and TC-LIF (spec neurons.md §1.3-1.4, §2.1-2.2, §3.1;
-// design as in kernels.md "The fused CPU kernel").
+// Fused CPU sweeps of the resetting neurons LIF/PLIF and TC-LIF (equations: docs/neurons.md §1.3-1.4, §2.1-2.2,
+// §3.1-3.2; design: docs/kernels.md §4).
 //
 // Layout: x is [T, J] (J = B·C·S columns, the native time-first layout; no transposes). Columns are processed
 // in tiles; for each tile the neuron state stays in L1 while t runs 0..T−1 and every inner loop runs over the
@@ -12,11 +12,12 @@
 //   a = U + θ·P (pre-reset coupling) or U;  D_c = D + β1·a + X;  U_c = U + β2·D_c;  S = Θ(U_c − θ)
 //   D = D_c − γ·S;  U = U_c − θ·S
 // The arithmetic is written in the same order as the PyTorch step (and built with -ffp-contract=off), so the
-// spikes equal the serial path's bit for bit.
+// spikes equal the serial path's bit for bit (docs/kernels.md §4.2, §5).
 //
 // Backward: forward stores the state every `block` steps (checkpoints); backward recomputes one block of a
 // tile into a small scratch (charged potential and the factors the parameter gradients need), evaluates the
-// surrogate derivative over the block in one vectorised pass, then runs the adjoint recurrence in reverse:
+// surrogate derivative over the block in one vectorised pass, then runs the adjoint recurrence in reverse
+// (docs/kernels.md §4.3):
 //   LIF:    g_H = g_V·∂V/∂H + (dL/dS + g_V·∂V/∂S)·sg;  dL/dX = g_H·k (or g_H);  g_V ← g_H·(1 − k);
 //           dL/dk += g_H·(X − (V − V_rest)) (or −g_H·(V − V_rest))
 //   TC-LIF: g_S = dL/dS + g_P − γ·g_D − θ·g_U;  g_Uc = g_U + g_S·sg;  g_Dc = g_D + β2·g_Uc;  dL/dX = g_Dc;
@@ -24,158 +25,23 @@
 // (∂V/∂S and the γ, θ terms of g_S vanish with detach_reset). Parameter gradients are summed per column in
 // blocks (≤ block terms in the input precision) into float64 column sums; Python reduces those over columns.
 //
-// Hot loops avoid std::min/max/abs/floor/exp and branches (ternaries only) so that gcc vectorises them.
+// Hot loops avoid std::min/max/abs/floor/exp and branches (ternaries only) so that gcc vectorises them
+// (docs/kernels.md §5). Tiling, prefetch, the spike step and the surrogates are in pmsn_kernels_common.h.
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <vector>
+
+#include "pmsn_kernels_common.h"
 
 namespace {
 
-// ------------------------------------------------------------------------------------------------ surrogates
-// Surrogate kinds of pmsn.surrogate, by position in SURROGATE_KINDS of pmsn/ops/fused_leaky.py.
-enum SurrogateKind : int64_t { kTriangle = 0, kATan = 1, kSigmoid = 2, kRectangle = 3, kMultiGaussian = 4 };
-
-template <typename scalar_t> struct ExpConstants;
-template <> struct ExpConstants<double> {
-  using bits_t = int64_t;
-  static constexpr double lowest = -700.0, round_magic = 6755399441055744.0;  // 1.5·2^52
-  static constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-  static constexpr int mantissa_bits = 52, exponent_bias = 1023, degree = 12;
-};
-template <> struct ExpConstants<float> {
-  using bits_t = int32_t;
-  static constexpr float lowest = -87.0f, round_magic = 12582912.0f;  // 1.5·2^23
-  static constexpr float ln2_hi = 6.93145752e-01f, ln2_lo = 1.42860677e-06f;
-  static constexpr int mantissa_bits = 23, exponent_bias = 127, degree = 7;
-};
-
-// exp(x) for x ≤ 0 in plain arithmetic (vectorisable, unlike std::exp): x = n·ln2 + r with |r| ≤ ln2/2,
-// e^r by its Taylor polynomial (relative error ≲ 2 ulp), 2^n built in the exponent bits. x below `lowest`
-// is clamped (e^x < 1e-37 there: the surrogates using it are 0 to working precision).
-template <typename scalar_t>
-inline scalar_t exp_nonpositive(scalar_t x) {
-  using C = ExpConstants<scalar_t>;
-  using bits_t = typename C::bits_t;
-  x = x < C::lowest ? C::lowest : x;
-  const scalar_t shifted = x * scalar_t(1.4426950408889634) + C::round_magic;  // n in the low mantissa bits
-  const scalar_t n = shifted - C::round_magic;
-  const scalar_t r = (x - n * C::ln2_hi) - n * C::ln2_lo;
-  scalar_t poly = scalar_t(1);
-  for (int i = C::degree; i >= 1; --i) poly = scalar_t(1) + poly * (r * scalar_t(1.0 / i));
-  bits_t bits;
-  std::memcpy(&bits, &shifted, sizeof(bits));
-  bits = (bits + C::exponent_bias) << C::mantissa_bits;  // the shift drops the magic's bits: 2^n
-  scalar_t power;
-  std::memcpy(&power, &bits, sizeof(power));
-  return poly * power;
-}
-
-struct Surrogate {
-  int64_t kind;
-  std::vector<double> params;  // the dataclass fields of the surrogate, in declaration order
-};
-
-// out[i] = surrogate'(charged[i] − θ) for n contiguous values (spec §1.3; formulas of pmsn.surrogate).
-template <typename scalar_t>
-void surrogate_derivative(const Surrogate& sg, const scalar_t* charged, scalar_t threshold, scalar_t* out,
-                          int64_t n) {
-  const auto param = [&](int i) { return scalar_t(sg.params[i]); };
-  switch (sg.kind) {
-    case kTriangle: {  // (γ − |x|)⁺ / γ²
-      const scalar_t width = param(0), width_sq = param(0) * param(0);
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        const scalar_t x = charged[i] - threshold;
-        const scalar_t room = width - (x < 0 ? -x : x);
-        out[i] = room <= 0 ? scalar_t(0) : room / width_sq;  // NaN stays NaN, like clamp_min
-      }
-      break;
-    }
-    case kATan: {  // α / (2·(1 + (π α x / 2)²))
-      const scalar_t alpha = param(0), slope = scalar_t(M_PI / 2.0 * sg.params[0]);
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        const scalar_t y = slope * (charged[i] - threshold);
-        out[i] = alpha / (scalar_t(2) * (scalar_t(1) + y * y));
-      }
-      break;
-    }
-    case kSigmoid: {  // α·σ(αx)·(1 − σ(αx)) = α·e / (1 + e)², e = exp(−α|x|)
-      const scalar_t alpha = param(0);
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        const scalar_t x = charged[i] - threshold;
-        const scalar_t e = exp_nonpositive<scalar_t>(-alpha * (x < 0 ? -x : x));
-        const scalar_t one_plus = scalar_t(1) + e;
-        out[i] = alpha * e / (one_plus * one_plus);
-      }
-      break;
-    }
-    case kRectangle: {  // 1/w inside |x| < w/2
-      const scalar_t half = param(0) / scalar_t(2), height = scalar_t(1) / param(0);
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        const scalar_t x = charged[i] - threshold;
-        out[i] = (x < 0 ? -x : x) < half ? height : scalar_t(0);
-      }
-      break;
-    }
-    case kMultiGaussian: {  // scale·[(1+h)·N(x; 0, σ) − h·N(x; σ, sσ) − h·N(x; −σ, sσ)]
-      const double sigma = sg.params[0], height = sg.params[1], wide = sg.params[2] * sg.params[0];
-      const double root_two_pi = std::sqrt(2.0 * M_PI);
-      const scalar_t mu = scalar_t(sigma);
-      const scalar_t narrow_gain = scalar_t(sg.params[3] * (1.0 + height) / (root_two_pi * sigma));
-      const scalar_t wide_gain = scalar_t(sg.params[3] * height / (root_two_pi * wide));
-      const scalar_t narrow_rate = scalar_t(-0.5 / (sigma * sigma)), wide_rate = scalar_t(-0.5 / (wide * wide));
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        const scalar_t x = charged[i] - threshold;
-        const scalar_t right = x - mu, left = x + mu;
-        out[i] = narrow_gain * exp_nonpositive<scalar_t>(narrow_rate * x * x) -
-                 wide_gain * (exp_nonpositive<scalar_t>(wide_rate * right * right) +
-                              exp_nonpositive<scalar_t>(wide_rate * left * left));
-      }
-      break;
-    }
-    default:
-      TORCH_CHECK(false, "unknown surrogate kind ", sg.kind);
-  }
-}
+using namespace pmsn_kernels;
 
 // ------------------------------------------------------------------------------------------------ plumbing
-constexpr int64_t kPrefetchRows = 4;  // rows fetched ahead: tile rows are J apart, beyond the prefetchers
-
-template <typename scalar_t>
-inline void prefetch_row(const scalar_t* row, int64_t width) {
-  for (int64_t k = 0; k < width; k += 64 / sizeof(scalar_t)) __builtin_prefetch(row + k);
-}
-
-int64_t tile_count(int64_t columns, int64_t tile) { return (columns + tile - 1) / tile; }
-
-// Tiles per parallel task: at least ~2^20 column-steps (about a millisecond of work), so that short sequences
-// do not pay a thread hand-off that costs more than the sweep itself.
-int64_t tile_grain(int64_t steps, int64_t tile) {
-  const int64_t work = std::max<int64_t>(1, steps * tile);
-  return std::max<int64_t>(1, (int64_t(1) << 20) / work);
-}
-int64_t block_count(int64_t steps, int64_t block) { return block > 0 ? (steps + block - 1) / block : 0; }
-
-void check_columns(const torch::Tensor& x, const char* name) {
-  TORCH_CHECK(x.dim() == 2 && x.is_contiguous() && x.device().is_cpu(), name, " must be a contiguous CPU [T, J] tensor");
-}
-
-// Spike of a charged potential: 1 if z > 0, z == 0 gives `fires_at_threshold` (1 for Θ with ≥, 0 if strict).
-template <typename scalar_t>
-inline scalar_t heaviside(scalar_t z, scalar_t fires_at_threshold) {
-  return z > 0 ? scalar_t(1) : (z == 0 ? fires_at_threshold : scalar_t(0));
-}
-
 // Per-thread scratch of a backward tile: `rows` arrays of [block, tile] plus the surrogate values.
 template <typename scalar_t>
 struct Scratch {
@@ -308,7 +174,7 @@ void leaky_backward_tile(const scalar_t* x, const scalar_t* grad_spikes, const s
       for (int64_t j = 0; j < width; ++j) {
         const scalar_t h = h_t[j];
         const scalar_t spike = heaviside<scalar_t>(h - threshold, fires);
-        // ∂V/∂H and ∂V/∂S of the reset (§1.4)
+        // ∂V/∂H and ∂V/∂S of the reset (docs/neurons.md §1.4)
         const scalar_t dv_dh = reset == kHard ? scalar_t(1) - spike : scalar_t(1);
         const scalar_t dv_ds = reset == kHard ? v_reset - h : (reset == kSoft ? -threshold : scalar_t(0));
         const scalar_t g_s = reset_path ? gs_t[j] + grad_v[j] * dv_ds : gs_t[j];

@@ -1,5 +1,5 @@
 // Fused CPU sweep of the PMSN neuron: modal recurrence + ReLU + soma in one pass over time
-// (spec neurons.md §5.5-5.9; design in kernels.md "The fused CPU kernel").
+// (equations: docs/pmsn.md §4.3, §5, §6; design: docs/kernels.md §3).
 //
 // Layout: u is [T, J] (J = B·C·S columns, native time-first layout, no transposes); the channel of
 // column j is (j / S) % C. Columns are processed in tiles; for each tile the N complex modal states stay
@@ -9,10 +9,14 @@
 //   x̂_m[t] = Ā_m·x̂_m[t−1] + u[t]                      (modal recurrence, x̂[−1] = 0)
 //   Y[t]   = D·u[t] + Re Σ_m r_m·x̂_m[t]                (r = C̃·B̄)
 //   v[t]   = rem[t−1] + ReLU(κ·Y[t]);  S[t] = [v ≥ θ] (or v > θ if strict)
-//   rem[t] = v[t] − θ·⌊v[t]/θ⌋                         (stays in [0, θ): exact at any T, §5.8)
+//   rem[t] = v[t] − θ·⌊v[t]/θ⌋                         (stays in [0, θ): exact at any T)
+// This is the serial soma of docs/pmsn.md §5.2; it gives the same spikes as the parallel soma identity (§5.3-5.4)
+// and, keeping the remainder in [0, θ) every step, stays exact in float32 at long T (docs/pmsn.md §5.6,
+// docs/kernels.md §8).
 //
-// Backward (§5.9). G[t] = dL/dY[t] = A[t]·κ·[κY[t] > 0] with A[t] = dL/dS[t]·tri(v[t] − θ) ("elementwise")
-// or A[t] = Σ_{t'≥t} dL/dS[t']·tri(v[t'] − θ) ("cumsum"). Adjoint of the recurrence (reverse sweep):
+// Backward (docs/pmsn.md §6.1-6.3, docs/kernels.md §3.4-3.5). G[t] = dL/dY[t] = A[t]·κ·[κY[t] > 0] with
+// A[t] = dL/dS[t]·tri(v[t] − θ) ("elementwise") or A[t] = Σ_{t'≥t} dL/dS[t']·tri(v[t'] − θ) ("cumsum").
+// Adjoint of the recurrence (reverse sweep):
 //   ν_m[t] = Ā_m·ν_m[t+1] + G[t]                       dL/du[t] = D·G[t] + Re Σ_m r_m·ν_m[t]
 //   ζ_m[t] = Ā_m·ζ_m[t+1] + ν_m[t+1]                   (second-order adjoint: carries d(Āᵏ)/dĀ)
 // and per-column sums P_m = Σ_t u·ν_m, W_m = Σ_t u·ζ_m, E = Σ_t u·G, from which (in Python)
@@ -20,40 +24,29 @@
 //
 // Backward reads no saved surrogate tensor: forward stores the modal state and remainder every `block`
 // steps (checkpoints); backward recomputes dL/dS·tri(v − θ) and κ·[κY > 0] one block at a time into a
-// small per-tile scratch, then sweeps that block in reverse (kernels.md "Further"). In the reverse sweep
+// small per-tile scratch, then sweeps that block in reverse (docs/kernels.md §3.3). In the reverse sweep
 // the adjoint state of one mode and one register-wide chunk of columns lives in registers for the whole
 // block (GCC/Clang vector extensions), so per step only G, u and the dL/du accumulator touch memory.
 //
 // Hot loops avoid std::min/max/abs and branches (ternaries only) so that the compiler vectorises them
-// (build with -fno-trapping-math so that std::floor vectorises too).
+// (build with -fno-trapping-math so that std::floor vectorises too; docs/kernels.md §5). Tiling, prefetch and
+// the 64-byte vectors (Lanes) are in pmsn_kernels_common.h.
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
+
+#include "pmsn_kernels_common.h"
 
 namespace {
 
-// One 64-byte vector of scalar_t (one AVX-512 register, two AVX2 registers).
-template <typename scalar_t>
-struct Lanes {
-  typedef scalar_t vec __attribute__((vector_size(64)));
-  static constexpr int64_t count = 64 / sizeof(scalar_t);
-  static vec load(const scalar_t* p) {
-    vec v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  }
-  static void store(scalar_t* p, const vec& v) { std::memcpy(p, &v, sizeof v); }
-};
+using namespace pmsn_kernels;
 
-// Per-tile rows are `stride` apart: the tile width rounded up to whole vectors (padding is zero).
-int64_t padded(int64_t tile, int64_t lanes) { return (tile + lanes - 1) / lanes * lanes; }
-
-// Parameters gathered per tile, laid out [mode][column] so that every column loop is unit-stride.
+// Parameters gathered per tile, laid out [mode][column] so that every column loop is unit-stride. Per-tile rows
+// are `stride` apart: the tile width rounded up to whole vectors, padded(tile, Lanes<scalar_t>::count).
 template <typename scalar_t>
 struct TileParams {
   int64_t stride;
@@ -113,9 +106,9 @@ struct Problem {
         soma(soma_) {
     for (int i = 0; i < 5; ++i) params[i] = params_[i].data_ptr<scalar_t>();
   }
-  int64_t blocks() const { return block > 0 ? (steps + block - 1) / block : 0; }
+  int64_t blocks() const { return block_count(steps, block); }
   int64_t checkpoint_rows() const { return 2 * modes + 1; }  // x̂ re (N), x̂ im (N), remainder
-  int64_t tiles() const { return (columns + tile - 1) / tile; }
+  int64_t tiles() const { return tile_count(columns, tile); }
 };
 
 // What a recompute in backward writes instead of spikes: dL/dS·tri(v − θ) and κ·[κY > 0], rows `stride`
@@ -126,13 +119,6 @@ struct Recompute {
   scalar_t* spike_grad;         // [block, stride]
   scalar_t* relu_gain;          // [block, stride]
 };
-
-constexpr int64_t kPrefetchRows = 4;  // rows fetched ahead: tile rows are J apart, out of the prefetchers' reach
-
-template <typename scalar_t>
-inline void prefetch_row(const scalar_t* row, int64_t width) {
-  for (int64_t k = 0; k < width; k += 64 / sizeof(scalar_t)) __builtin_prefetch(row + k);
-}
 
 // Forward sweep of steps [t_begin, t_end) for the `width` columns of one tile starting at `first`. If `spikes`
 // is given, writes S (row stride J); otherwise fills `recompute`. Both variants run the same arithmetic, so a
@@ -310,7 +296,7 @@ void backward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, Ba
     std::copy_n(ckpt + 2 * modes * columns, width, s.state.remainder.data());
     sweep_forward<scalar_t>(pb, first, width, t_begin, t_end, s.p, s.state, s.current.data(), nullptr,
                             {grad_spikes, s.grad_y.data(), s.relu_gain.data()});
-    // G = dL/dY (§5.9: element-wise, or summed over t' ≥ t with `carry`), times κ·[κY > 0];
+    // G = dL/dY (docs/pmsn.md §6.1 element-wise, or §6.2 summed over t' ≥ t with `carry`), times κ·[κY > 0];
     // dL/du starts from D·G; u is copied so that padded lanes read zeros.
     scalar_t* skip_sum = s.block_sums.data() + 4 * modes * stride;
     std::fill(skip_sum, skip_sum + stride, scalar_t(0));
@@ -358,7 +344,7 @@ void backward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, Ba
 }
 
 void check_layout(const torch::Tensor& u, const std::vector<torch::Tensor>& params, int64_t channels, int64_t tile) {
-  TORCH_CHECK(u.dim() == 2 && u.is_contiguous() && u.device().is_cpu(), "u must be a contiguous CPU [T, J] tensor");
+  check_columns(u, "u");
   TORCH_CHECK(params.size() == 5 && params[0].dim() == 2,
               "params must be (abar_re, abar_im, residue_re, residue_im, skip)");
   const int64_t modes = params[0].size(1);
@@ -378,7 +364,7 @@ std::vector<torch::Tensor> forward(const torch::Tensor& u, const std::vector<tor
   check_layout(u, params, channels, tile);
   const int64_t modes = params[0].size(1), columns = u.size(1);
   auto spikes = torch::empty_like(u);
-  const int64_t blocks = block > 0 ? (u.size(0) + block - 1) / block : 0;
+  const int64_t blocks = block_count(u.size(0), block);
   auto checkpoints = torch::empty({blocks, 2 * modes + 1, columns}, u.options());
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "pmsn_fused_forward", [&] {
     // The surrogate width is not used when spikes are written.
@@ -412,7 +398,7 @@ std::vector<torch::Tensor> backward(const torch::Tensor& grad_spikes, const torc
                   grad_spikes.scalar_type() == u.scalar_type(),
               "grad_spikes must be contiguous and match u");
   const int64_t modes = params[0].size(1), columns = u.size(1);
-  const int64_t blocks = (u.size(0) + block - 1) / block;
+  const int64_t blocks = block_count(u.size(0), block);
   TORCH_CHECK(checkpoints.dim() == 3 && checkpoints.size(0) == blocks && checkpoints.size(1) == 2 * modes + 1 &&
                   checkpoints.size(2) == columns && checkpoints.is_contiguous(),
               "checkpoints do not match u");
