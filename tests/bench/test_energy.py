@@ -8,7 +8,7 @@ from torch import nn
 from pmsn.bench.energy import measure_energy
 from pmsn.bench.energy_model import (E_AC_PJ, E_MAC_PJ, LayerSpec, NeuronCost, layer_operations, network_energy,
                                      neuron_cost, neuron_cost_by_name, tclif_table2_layers)
-from pmsn.experiments.papers import tclif_table2_energy
+from pmsn.papers import tclif_table2_energy
 from pmsn.models import build_model
 from pmsn.neurons import LIF, PMSN, PSN, TCLIF, MaskedPSN, NoResetPMSN, SlidingPSN
 

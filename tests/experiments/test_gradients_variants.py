@@ -5,7 +5,7 @@ import torch
 
 from pmsn.experiments.gradients import (autograd_jacobian_norm, comparison_neurons, gradient_through_time,
                                         tclif_gradient_norm)
-from pmsn.experiments.papers import tclif_table7_gradient_norm
+from pmsn.papers import tclif_table7_gradient_norm
 from pmsn.neurons import TCLIF
 
 TABLE7 = tclif_table7_gradient_norm()

@@ -14,7 +14,7 @@ masked/sliding PSN k/0. Energy = E_AC·AC + E_MAC·MAC with E_AC = 0.9 pJ, E_MAC
 A non-spiking readout layer costs only its synaptic term. Batch norm is assumed folded into the weights.
 
 ``network_energy(layers)`` is the pure formula on given sizes and rates; ``table2_markdown`` reproduces TC-LIF
-Table 2 with it from the published rates (``pmsn.experiments.papers``). ``pmsn.bench.energy`` counts the
+Table 2 with it from the published rates (``pmsn.papers``). ``pmsn.bench.energy`` counts the
 operations a real network triggers on data.
 """
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from pmsn.experiments import papers
+from pmsn import papers
 
 E_AC_PJ = 0.9  # energy of one 32-bit float accumulate, 45 nm (Horowitz 2014), picojoule
 E_MAC_PJ = 4.6  # energy of one 32-bit float multiply-accumulate, picojoule

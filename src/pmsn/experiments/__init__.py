@@ -4,24 +4,12 @@
     run_ablation("compartments", Options(out="ablations/compartments", smoke=True))
     write_report("runs/")
 
-The papers' published numbers: ``pmsn.experiments.papers``.
+The papers' published numbers: ``pmsn.papers``.
 """
 
-import importlib
+from pmsn.experiments.ablations import ABLATIONS, Options, run_ablation
+from pmsn.experiments.gradients import autograd_jacobian_norm, gradient_through_time, tclif_gradient_norm
+from pmsn.experiments.report import write_report
 
-# Loaded on first use: the ablations and the report import the training stack, and ``pmsn.bench`` reads the
-# papers' numbers from ``pmsn.experiments.papers`` without them.
-_EXPORTS = {
-    "ABLATIONS": "pmsn.experiments.ablations", "Options": "pmsn.experiments.ablations",
-    "run_ablation": "pmsn.experiments.ablations", "tclif_gradient_norm": "pmsn.experiments.gradients",
-    "autograd_jacobian_norm": "pmsn.experiments.gradients", "gradient_through_time": "pmsn.experiments.gradients",
-    "write_report": "pmsn.experiments.report",
-}
-
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["ABLATIONS", "Options", "run_ablation", "tclif_gradient_norm", "autograd_jacobian_norm",
+           "gradient_through_time", "write_report"]

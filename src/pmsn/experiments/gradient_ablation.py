@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pmsn.experiments import papers
+from pmsn import papers
 from pmsn.experiments.ablation_base import Options, choose_setting, tclif_smnist_settings, write_outputs
 from pmsn.experiments.gradients import (autograd_jacobian_norm, comparison_neurons, gradient_through_time,
                                         tclif_gradient_norm)

@@ -1,7 +1,7 @@
 """TC-LIF gradient analysis (docs/neurons.md §3.5; TC-LIF Supp. Table 7, docs/tasks.md §4.2).
 
 * ``tclif_gradient_norm(β1, β2)`` — the closed form of TC-LIF Supp. Table 7's "infinite norm" (the paper's
-  values: ``pmsn.experiments.papers.tclif_table7_gradient_norm``):
+  values: ``pmsn.papers.tclif_table7_gradient_norm``):
   |1 + β1β2| + |β2|·|2 + β1β2|, the absolute sum of the first column of M² with the one-step Jacobian
   M = [[1, β1], [β2, 1 + β1β2]] of the reset-free state (U_D, U_S).
 * ``autograd_jacobian_norm`` — the same number measured by autograd through two steps of ``pmsn.neurons.TCLIF``

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from pmsn.bench.energy_model import table2_markdown
-from pmsn.experiments import papers
+from pmsn import papers
 from pmsn.io import atomic_write_text
 
 def _cost_markdown() -> str:

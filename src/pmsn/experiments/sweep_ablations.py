@@ -1,5 +1,5 @@
 """The training-sweep ablations of ``pmsn ablate``: each trains rows × seeds (``pmsn.experiments.sweep``) and
-tables the best test accuracy beside the papers' numbers (``pmsn.experiments.papers``).
+tables the best test accuracy beside the papers' numbers (``pmsn.papers``).
 
     compartments   PMSN n = 2, 3, 4, 5, 9, 17 (PMSN Table V)
     reset          PMSN vs PMSN without reset (integrator / memoryless), LIF vs LIF without reset (Table II)
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from pmsn.experiments import papers
+from pmsn import papers
 from pmsn.experiments.ablation_base import (Options, choose_setting, select_rows, tclif_smnist_settings,
                                             write_outputs)
 from pmsn.experiments.gradients import tclif_gradient_norm

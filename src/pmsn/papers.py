@@ -1,6 +1,6 @@
 """The papers' published numbers (``paper_numbers.yaml`` beside this module), one typed accessor per table.
 
-    from pmsn.experiments import papers
+    from pmsn import papers
     papers.pmsn_table5_compartments()[5]                      # 90.97
     papers.accuracy()[("scifar10", "scifar_column", "pmsn")]  # PaperAccuracy(accuracy=90.97, source='PMSN Table II')
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pmsn.experiments import papers
+from pmsn import papers
 
 
 def test_known_values_load_exactly():
