@@ -175,3 +175,30 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="the same shape"):
         triton_leaky.tclif_triton(x, beta, beta.expand(3))
     assert not triton_leaky.triton_leaky_supports(x, object())
+
+
+def test_kernels_compile_for_sm90_without_spills(compile_for_sm90):
+    """The kernels the interpreter runs also compile for an H100 (every surrogate, both resets paths, both TC-LIF
+    couplings), with the launch geometry of ``_launch``, without register spills (≤ 64 bytes of stack: ptxas may
+    park a value or two there)."""
+    usage = compile_for_sm90('''
+import torch
+from pmsn.ops import triton_leaky
+_, launch = triton_leaky._launch(torch.empty(1, 10**5))
+constants = {key: launch.pop(key) for key in ("BLOCK", "TILE")}
+for name in ("fp32", "fp64"):
+    compile_sm90(f"lif-forward-{name}", triton_leaky._lif_forward_kernel, name,
+                 dict(RESET=0, DECAY_INPUT=True, STRICT=False, SAVE=True, **constants), **launch)
+    compile_sm90(f"tclif-forward-{name}", triton_leaky._tclif_forward_kernel, name,
+                 dict(PRE=True, STRICT=True, SAVE=True, **constants), **launch)
+    for kind in range(5):
+        compile_sm90(f"lif-backward-{name}-{kind}", triton_leaky._lif_backward_kernel, name,
+                     dict(RESET=kind % 3, DECAY_INPUT=kind % 2 == 0, RESET_PATH=kind % 3 != 2, STRICT=False,
+                          KIND=kind, GRAD_X=True, GRAD_K=True, **constants), **launch)
+        compile_sm90(f"tclif-backward-{name}-{kind}", triton_leaky._tclif_backward_kernel, name,
+                     dict(PRE=kind % 2 == 0, RESET_PATH=True, COUPLING_PATH=kind % 2 == 0, STRICT=False, KIND=kind,
+                          GRAD_X=True, GRAD_BETAS=True, **constants), **launch)
+''')
+    assert len(usage) == 24
+    for name, (registers, stack) in usage.items():
+        assert stack <= 64, f"{name}: {registers} registers, {stack} bytes of stack (spills)"

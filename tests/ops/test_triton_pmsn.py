@@ -221,3 +221,25 @@ def test_bad_input():
         triton_pmsn.pmsn_triton(u[:, 0, :, 0], *params, skip)
     with pytest.raises(ValueError, match="soma_grad must be one of"):
         triton_pmsn.pmsn_triton(u, *params, skip, soma_grad="sum")
+
+
+def test_kernels_compile_for_sm90_without_spills(compile_for_sm90):
+    """The kernels the interpreter runs also compile for an H100, with the launch geometry of ``_geometry`` (the
+    widest tiles), and keep their state in registers up to N = 16 modes (≤ 64 bytes of stack: ptxas may park a value
+    or two there; the spilling geometries measured before ``_geometry`` bounded the block size used 400+)."""
+    usage = compile_for_sm90('''
+import torch
+from pmsn.ops import triton_pmsn
+for dtype in (torch.float32, torch.float64):
+    name = str(dtype)[-7:].replace("float", "fp")
+    for modes in (1, 8, 16):
+        _, launch = triton_pmsn._geometry(torch.empty(1, 10**5, dtype=dtype), modes)
+        constants = {key: launch.pop(key) for key in ("BLOCK", "TILE", "MODES")}
+        compile_sm90(f"forward-{name}-N{modes}", triton_pmsn._forward_kernel, name,
+                     dict(STRICT=False, SAVE=True, **constants), **launch)
+        compile_sm90(f"backward-{name}-N{modes}", triton_pmsn._backward_kernel, name,
+                     dict(CARRY=True, GRAD_U=True, GRAD_PARAMS=True, **constants), **launch)
+''')
+    assert len(usage) == 12
+    for name, (registers, stack) in usage.items():
+        assert stack <= 64, f"{name}: {registers} registers, {stack} bytes of stack (spills)"

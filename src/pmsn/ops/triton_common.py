@@ -58,20 +58,22 @@ def columns_view(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(t.shape[0], math.prod(t.shape[1:])).contiguous()
 
 
-def tile_width(columns: int, device: torch.device) -> int:
-    """Columns per program: the widest of ``TILES`` that still gives two programs per streaming multiprocessor
-    (so that small layers still fill the GPU), else the narrowest. Under the interpreter ("one SM") this gives
-    several programs for test-sized inputs. Not tuned on hardware yet."""
+def tile_width(columns: int, device: torch.device, widest: int = TILES[0]) -> int:
+    """Columns per program: the widest of ``TILES`` up to ``widest`` that still gives two programs per streaming
+    multiprocessor (so that small layers still fill the GPU), else the narrowest. Under the interpreter ("one SM")
+    this gives several programs for test-sized inputs. Not tuned on hardware yet."""
     processors = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
     for tile in TILES:
-        if -(-columns // tile) >= 2 * processors:
+        if tile <= widest and -(-columns // tile) >= 2 * processors:
             return tile
     return TILES[-1]
 
 
-def warps(tile: int) -> int:
-    """Warps per program: one column per thread."""
-    return max(1, tile // 32)
+def warps(values: int, per_thread: int = 1) -> int:
+    """Warps per program for blocks of ``values`` elements per tensor: ``per_thread`` elements per thread (at most
+    16 warps). Compiled for sm_90, the PMSN kernels need about 100-180 registers per thread at 1 (float64) or 2
+    (float32) values per thread and N = 8 modes, and spill at 4 or more."""
+    return max(1, min(16, values // (32 * per_thread)))
 
 
 def scalars(values, like: torch.Tensor) -> torch.Tensor:

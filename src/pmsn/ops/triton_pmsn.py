@@ -74,6 +74,12 @@ def _advance(u_t, x_re, x_im, remainder, a_re, a_im, r_re, r_im, skip, real_mode
 
 
 @triton.jit
+def _accumulate(pointer, value, mask):
+    """*pointer += value in float64: a program's block sums into its own columns' sums (no other program's)."""
+    tl.store(pointer, tl.load(pointer, mask=mask, other=0.0) + value.to(tl.float64), mask=mask)
+
+
+@triton.jit
 def _forward_kernel(u_ptr, abar_re_ptr, abar_im_ptr, residue_re_ptr, residue_im_ptr, skip_ptr, settings_ptr,
                     spikes_ptr, checkpoints_ptr, steps, columns, channels, spatial, modes,
                     STRICT: tl.constexpr, SAVE: tl.constexpr, BLOCK: tl.constexpr, TILE: tl.constexpr,
@@ -91,11 +97,11 @@ def _forward_kernel(u_ptr, abar_re_ptr, abar_im_ptr, residue_re_ptr, residue_im_
     remainder = tl.zeros([TILE], dtype=dtype)
     mode = tl.arange(0, MODES)
     state_mask = inside[:, None] & real_mode[None, :]
+    at = mode[None, :] * columns + column[:, None]  # [TILE, MODES]: offsets of a per-mode row of J columns
     for b in range(tl.cdiv(steps, BLOCK)):
         t_begin = b * BLOCK
         if SAVE:
             base = checkpoints_ptr + tl.cast(b, tl.int64) * (2 * modes + 1) * columns
-            at = mode[None, :] * columns + column[:, None]
             tl.store(base + at, x_re, mask=state_mask)
             tl.store(base + modes * columns + at, x_im, mask=state_mask)
             tl.store(base + 2 * modes * columns + column, remainder, mask=inside)
@@ -113,8 +119,8 @@ def _backward_kernel(grad_spikes_ptr, u_ptr, abar_re_ptr, abar_im_ptr, residue_r
                      settings_ptr, checkpoints_ptr, scratch_ptr, grad_u_ptr, sums_ptr, steps, columns, channels,
                      spatial, modes, CARRY: tl.constexpr, GRAD_U: tl.constexpr, GRAD_PARAMS: tl.constexpr,
                      BLOCK: tl.constexpr, TILE: tl.constexpr, MODES: tl.constexpr):
-    """dL/du [T, J] (GRAD_U) and float64 column sums [4N + 1, J] (GRAD_PARAMS): rows Re P_m, Im P_m, Re W_m,
-    Im W_m (N rows each), then E. Scratch: [programs, 2, BLOCK, TILE] (dL/dS·tri, κ·[κY > 0])."""
+    """dL/du [T, J] (GRAD_U) and float64 column sums [4N + 1, J] (GRAD_PARAMS, added to: zeros on entry): rows
+    Re P_m, Im P_m, Re W_m, Im W_m (N rows each), then E. Scratch: [programs, 2, BLOCK, TILE] (dL/dS·tri, κ·[κY > 0])."""
     program = tl.program_id(0)
     lane = tl.arange(0, TILE)
     column = program * TILE + lane
@@ -128,6 +134,7 @@ def _backward_kernel(grad_spikes_ptr, u_ptr, abar_re_ptr, abar_im_ptr, residue_r
     dtype = u_ptr.dtype.element_ty
     mode = tl.arange(0, MODES)
     state_mask = inside[:, None] & real_mode[None, :]
+    at = mode[None, :] * columns + column[:, None]  # [TILE, MODES]: offsets of a per-mode row of J columns
     spike_grad_ptr = scratch_ptr + tl.cast(program, tl.int64) * (2 * BLOCK * TILE) + lane  # + row·TILE
     gain_ptr = spike_grad_ptr + BLOCK * TILE
     nu_re = tl.zeros([TILE, MODES], dtype=dtype)
@@ -135,11 +142,6 @@ def _backward_kernel(grad_spikes_ptr, u_ptr, abar_re_ptr, abar_im_ptr, residue_r
     zeta_re = tl.zeros([TILE, MODES], dtype=dtype)
     zeta_im = tl.zeros([TILE, MODES], dtype=dtype)
     carried = tl.zeros([TILE], dtype=dtype)
-    p_re = tl.zeros([TILE, MODES], dtype=tl.float64)
-    p_im = tl.zeros([TILE, MODES], dtype=tl.float64)
-    w_re = tl.zeros([TILE, MODES], dtype=tl.float64)
-    w_im = tl.zeros([TILE, MODES], dtype=tl.float64)
-    e = tl.zeros([TILE], dtype=tl.float64)
     blocks = tl.cdiv(steps, BLOCK)
     for i in range(blocks):
         b = blocks - 1 - i
@@ -147,7 +149,6 @@ def _backward_kernel(grad_spikes_ptr, u_ptr, abar_re_ptr, abar_im_ptr, residue_r
         rows = tl.minimum(steps, t_begin + BLOCK) - t_begin
         # recompute the block from its checkpoint, in forward order (docs/kernels.md §3.3)
         base = checkpoints_ptr + tl.cast(b, tl.int64) * (2 * modes + 1) * columns
-        at = mode[None, :] * columns + column[:, None]
         x_re = tl.load(base + at, mask=state_mask, other=0.0)
         x_im = tl.load(base + modes * columns + at, mask=state_mask, other=0.0)
         remainder = tl.load(base + 2 * modes * columns + column, mask=inside, other=0.0)
@@ -193,26 +194,24 @@ def _backward_kernel(grad_spikes_ptr, u_ptr, abar_re_ptr, abar_im_ptr, residue_r
                 grad_u = skip * g + tl.sum(r_re * nu_re - r_im * nu_im, axis=1)
                 tl.store(grad_u_ptr + offset, grad_u, mask=inside)
         tl.debug_barrier()  # the next block's recompute overwrites the scratch
-        if GRAD_PARAMS:
-            p_re += block_p_re.to(tl.float64)
-            p_im += block_p_im.to(tl.float64)
-            w_re += block_w_re.to(tl.float64)
-            w_im += block_w_im.to(tl.float64)
-            e += block_e.to(tl.float64)
-    if GRAD_PARAMS:
-        at = mode[None, :] * columns + column[:, None]
-        tl.store(sums_ptr + at, p_re, mask=state_mask)
-        tl.store(sums_ptr + modes * columns + at, p_im, mask=state_mask)
-        tl.store(sums_ptr + 2 * modes * columns + at, w_re, mask=state_mask)
-        tl.store(sums_ptr + 3 * modes * columns + at, w_im, mask=state_mask)
-        tl.store(sums_ptr + 4 * modes * columns + column, e, mask=inside)
+        if GRAD_PARAMS:  # the float64 sums live in memory, not in registers: added to once per block
+            _accumulate(sums_ptr + at, block_p_re, state_mask)
+            _accumulate(sums_ptr + modes * columns + at, block_p_im, state_mask)
+            _accumulate(sums_ptr + 2 * modes * columns + at, block_w_re, state_mask)
+            _accumulate(sums_ptr + 3 * modes * columns + at, block_w_im, state_mask)
+            _accumulate(sums_ptr + 4 * modes * columns + column, block_e, inside)
 
 
 def _geometry(columns: torch.Tensor, modes: int):
-    """(grid, launch constants) of a call on ``columns`` [T, J]."""
-    tile = common.tile_width(columns.shape[1], columns.device)
-    grid = (triton.cdiv(columns.shape[1], tile),)
-    return grid, dict(BLOCK=common.BLOCK, TILE=tile, MODES=triton.next_power_of_2(modes), num_warps=common.warps(tile))
+    """(grid, launch constants) of a call on ``columns`` [T, J]: [TILE, MODES] blocks of at most 512 values per
+    16 warps in float64 (1024 in float32), so that the backward's ~20 such blocks stay in registers. Fused
+    multiply-adds on: the sweep promises the step loop's spikes only up to rounding (as the C++ sweep)."""
+    per_thread = 2 if columns.dtype == torch.float32 else 1
+    padded_modes = triton.next_power_of_2(modes)
+    tile = common.tile_width(columns.shape[1], columns.device, widest=16 * 32 * per_thread // padded_modes)
+    return (triton.cdiv(columns.shape[1], tile),), dict(BLOCK=common.BLOCK, TILE=tile, MODES=padded_modes,
+                                                        num_warps=common.warps(tile * padded_modes, per_thread),
+                                                        enable_fp_fusion=True)
 
 
 def _forward(u: torch.Tensor, params, settings: torch.Tensor, spatial: int, strict: bool, save: bool):
