@@ -18,6 +18,7 @@ installed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import math
@@ -51,6 +52,11 @@ def check_device(x: torch.Tensor, interpreted: bool, name: str = "u") -> None:
     where = "CPU tensors (they were built for the interpreter)" if interpreted else \
         "CUDA tensors (CPU tensors need TRITON_INTERPRET=1 when the kernels are imported)"
     raise ValueError(f"the Triton kernels run on {where}, got {name} on {x.device}")
+
+
+def on_device(t: torch.Tensor):
+    """Context in which a launch runs on ``t``'s GPU (Triton launches on the current device), or a no-op."""
+    return torch.cuda.device(t.device) if t.device.type == "cuda" else contextlib.nullcontext()
 
 
 def columns_view(t: torch.Tensor) -> torch.Tensor:

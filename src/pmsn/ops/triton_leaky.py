@@ -252,9 +252,10 @@ def _lif_forward(columns, k, settings, save: bool):
     checkpoints = columns.new_empty((triton.cdiv(columns.shape[0], common.BLOCK) if save else 0, columns.shape[1]))
     if columns.numel() > 0:
         grid, launch = _launch(columns)
-        _lif_forward_kernel[grid](columns, k, common.scalars((threshold, v_reset, v_rest), columns), spikes,
-                                  checkpoints, *columns.shape, RESET=reset, DECAY_INPUT=decay_input, STRICT=strict,
-                                  SAVE=save, **launch)
+        with common.on_device(columns):
+            _lif_forward_kernel[grid](columns, k, common.scalars((threshold, v_reset, v_rest), columns), spikes,
+                                      checkpoints, *columns.shape, RESET=reset, DECAY_INPUT=decay_input, STRICT=strict,
+                                      SAVE=save, **launch)
     return spikes, checkpoints
 
 
@@ -281,12 +282,13 @@ class _LeakyFunction(torch.autograd.Function):
             grid, launch = _launch(columns)
             scratch = columns.new_empty((grid[0], 2, launch["BLOCK"], launch["TILE"]))
             unused = columns.new_empty(0)
-            _lif_backward_kernel[grid](
-                common.columns_view(grad_spikes.to(columns.dtype)), columns, k,
-                common.scalars((threshold, v_reset, v_rest, *constants), columns), checkpoints, scratch,
-                grad_x if need_x else unused, sums if need_k else unused, *columns.shape, RESET=reset,
-                DECAY_INPUT=decay_input, RESET_PATH=not detach_reset and reset != NONE, STRICT=strict, KIND=kind,
-                GRAD_X=need_x, GRAD_K=need_k, **launch)
+            with common.on_device(columns):
+                _lif_backward_kernel[grid](
+                    common.columns_view(grad_spikes.to(columns.dtype)), columns, k,
+                    common.scalars((threshold, v_reset, v_rest, *constants), columns), checkpoints, scratch,
+                    grad_x if need_x else unused, sums if need_k else unused, *columns.shape, RESET=reset,
+                    DECAY_INPUT=decay_input, RESET_PATH=not detach_reset and reset != NONE, STRICT=strict, KIND=kind,
+                    GRAD_X=need_x, GRAD_K=need_k, **launch)
         grad_k = None
         if need_k:  # float64 column sums → the scalar 1/τ
             dtype, shape = ctx.tau_like
@@ -447,9 +449,10 @@ def _tclif_forward(columns, beta1, beta2, spatial: int, settings, save: bool):
     checkpoints = columns.new_empty((blocks, 3, columns.shape[1]))
     if columns.numel() > 0:
         grid, launch = _launch(columns)
-        _tclif_forward_kernel[grid](columns, beta1, beta2, common.scalars((threshold, dendrite_reset), columns),
-                                    spikes, checkpoints, *columns.shape, beta1.numel(), spatial,
-                                    PRE=pre_reset_coupling, STRICT=strict, SAVE=save, **launch)
+        with common.on_device(columns):
+            _tclif_forward_kernel[grid](columns, beta1, beta2, common.scalars((threshold, dendrite_reset), columns),
+                                        spikes, checkpoints, *columns.shape, beta1.numel(), spatial,
+                                        PRE=pre_reset_coupling, STRICT=strict, SAVE=save, **launch)
     return spikes, checkpoints
 
 
@@ -477,13 +480,14 @@ class _TwoCompartmentFunction(torch.autograd.Function):
             grid, launch = _launch(columns)
             scratch = columns.new_empty((grid[0], 3, launch["BLOCK"], launch["TILE"]))
             unused = columns.new_empty(0)
-            _tclif_backward_kernel[grid](
-                common.columns_view(grad_spikes.to(columns.dtype)), columns, b1, b2,
-                common.scalars((threshold, dendrite_reset, *constants), columns), checkpoints, scratch,
-                grad_x if need_x else unused, sums if need_betas else unused, *columns.shape, b1.numel(),
-                ctx.spatial, PRE=pre_reset_coupling, RESET_PATH=not detach_reset,
-                COUPLING_PATH=pre_reset_coupling and not detach_reset, STRICT=strict, KIND=kind, GRAD_X=need_x,
-                GRAD_BETAS=need_betas, **launch)
+            with common.on_device(columns):
+                _tclif_backward_kernel[grid](
+                    common.columns_view(grad_spikes.to(columns.dtype)), columns, b1, b2,
+                    common.scalars((threshold, dendrite_reset, *constants), columns), checkpoints, scratch,
+                    grad_x if need_x else unused, sums if need_betas else unused, *columns.shape, b1.numel(),
+                    ctx.spatial, PRE=pre_reset_coupling, RESET_PATH=not detach_reset,
+                    COUPLING_PATH=pre_reset_coupling and not detach_reset, STRICT=strict, KIND=kind, GRAD_X=need_x,
+                    GRAD_BETAS=need_betas, **launch)
         grads = [grad_x.view(ctx.shape) if need_x else None, None, None]
         if need_betas:  # float64 column sums [2, J] → per layer or per channel (channel of column j: (j // S) % C)
             outer = ctx.shape[1] * ctx.shape[2] // b1.numel()  # no -1: J may be 0

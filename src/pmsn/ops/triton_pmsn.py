@@ -120,7 +120,8 @@ def _backward_kernel(grad_spikes_ptr, u_ptr, abar_re_ptr, abar_im_ptr, residue_r
                      spatial, modes, CARRY: tl.constexpr, GRAD_U: tl.constexpr, GRAD_PARAMS: tl.constexpr,
                      BLOCK: tl.constexpr, TILE: tl.constexpr, MODES: tl.constexpr):
     """dL/du [T, J] (GRAD_U) and float64 column sums [4N + 1, J] (GRAD_PARAMS, added to: zeros on entry): rows
-    Re P_m, Im P_m, Re W_m, Im W_m (N rows each), then E. Scratch: [programs, 2, BLOCK, TILE] (dL/dS·tri, κ·[κY > 0])."""
+    Re P_m, Im P_m, Re W_m, Im W_m (N rows each), then E. Scratch: [programs, 2, BLOCK, TILE] (dL/dS·tri and
+    κ·[κY > 0] of one block)."""
     program = tl.program_id(0)
     lane = tl.arange(0, TILE)
     column = program * TILE + lane
@@ -223,8 +224,9 @@ def _forward(u: torch.Tensor, params, settings: torch.Tensor, spatial: int, stri
     checkpoints = u.new_empty((blocks, 2 * modes + 1, columns))
     if u.numel() > 0:
         grid, constants = _geometry(u, modes)
-        _forward_kernel[grid](u, *params, settings, spikes, checkpoints, steps, columns, channels, spatial, modes,
-                              STRICT=strict, SAVE=save, **constants)
+        with common.on_device(u):
+            _forward_kernel[grid](u, *params, settings, spikes, checkpoints, steps, columns, channels, spatial, modes,
+                                  STRICT=strict, SAVE=save, **constants)
     return spikes, checkpoints
 
 
@@ -237,10 +239,12 @@ def _backward(grad_spikes, u, params, settings, checkpoints, spatial, carry, nee
     if u.numel() > 0:
         grid, constants = _geometry(u, modes)
         scratch = u.new_empty((grid[0], 2, constants["BLOCK"], constants["TILE"]))
-        dummy = u.new_empty(0)
-        _backward_kernel[grid](grad_spikes, u, *params, settings, checkpoints, scratch,
-                               grad_u if need_u else dummy, sums if need_params else dummy, steps, columns, channels,
-                               spatial, modes, CARRY=carry, GRAD_U=need_u, GRAD_PARAMS=need_params, **constants)
+        unused = u.new_empty(0)
+        with common.on_device(u):
+            _backward_kernel[grid](grad_spikes, u, *params, settings, checkpoints, scratch,
+                                   grad_u if need_u else unused, sums if need_params else unused, steps, columns,
+                                   channels, spatial, modes, CARRY=carry, GRAD_U=need_u, GRAD_PARAMS=need_params,
+                                   **constants)
     return grad_u, sums
 
 
@@ -307,6 +311,9 @@ def _validate(u, params, threshold, surrogate_width, soma_grad):
             raise TypeError(f"{name} must have u's dtype {u.dtype}, got {tensor.dtype}")
         if tensor.device != u.device:
             raise ValueError(f"{name} must be on {u.device}, got {tensor.device}")
+    if (4 * modes + 1) * math.prod(u.shape[1:]) >= 2**31:  # the kernels index rows of J columns in int32
+        raise ValueError(f"the Triton kernels need (4N + 1)·B·C·spatial < 2^31, got N = {modes}, u of shape "
+                         f"{tuple(u.shape)}; split the batch")
     if soma_grad not in SOMA_GRADS:
         raise ValueError(f"soma_grad must be one of {SOMA_GRADS}, got {soma_grad!r}")
     if not threshold > 0:
