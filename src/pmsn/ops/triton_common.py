@@ -84,5 +84,11 @@ def warps(values: int, per_thread: int = 1) -> int:
 
 def scalars(values, like: torch.Tensor) -> torch.Tensor:
     """Kernel constants as a tensor of ``like``'s dtype and device: Triton would pass Python floats as float32,
-    which rounds constants such as κ = 0.2 in a float64 computation."""
-    return torch.tensor([float(v) for v in values], dtype=like.dtype, device=like.device)
+    which rounds constants such as κ = 0.2 in a float64 computation. Cached (read-only): no host-to-device copy per
+    call after the first, so calls can also be captured in CUDA graphs."""
+    return _scalars(tuple(float(v) for v in values), like.dtype, like.device)
+
+
+@functools.lru_cache(maxsize=256)
+def _scalars(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.tensor(values, dtype=dtype, device=device)

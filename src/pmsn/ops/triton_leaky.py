@@ -242,7 +242,9 @@ def _needs_graph(*tensors) -> bool:
 
 def _column_parameter(value, like: torch.Tensor) -> torch.Tensor:
     """A float or tensor parameter as a detached contiguous 1-D tensor of ``like``'s dtype and device."""
-    return torch.as_tensor(value, dtype=like.dtype, device=like.device).detach().reshape(-1).contiguous()
+    if isinstance(value, torch.Tensor):
+        return value.detach().to(device=like.device, dtype=like.dtype).reshape(-1).contiguous()
+    return common.scalars((value,), like)
 
 
 def _lif_forward(columns, k, settings, save: bool):
