@@ -179,7 +179,8 @@ class PMSN(Neuron):
         dtype = self._compute_dtype(x)
         u = self._input(x).to(dtype)
         path = self.chosen_path(x, return_states)
-        log.debug("PMSN forward: path=%s, T=%d, shape=%s, dtype=%s", path, x.shape[0], tuple(x.shape), dtype)
+        if not torch.compiler.is_compiling():  # a logging call would break a torch.compile graph
+            log.debug("PMSN forward: path=%s, T=%d, shape=%s, dtype=%s", path, x.shape[0], tuple(x.shape), dtype)
         if path == "fused":
             return self._fused(u).to(x.dtype)
         steps, spatial = u.shape[0], u.dim() - 3

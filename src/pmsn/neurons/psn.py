@@ -117,9 +117,9 @@ class MaskedPSN(PSN):
         return f"T={self.T}, order={self.order}, mask_lambda={float(self.mask_lambda):g}"
 
     def effective_weight(self) -> torch.Tensor:
-        lam = float(self.mask_lambda)
-        if lam >= 1.0:
-            return self.weight * self.mask
+        # Tensor arithmetic, no float(λ): no data-dependent branch for torch.compile / torch.export; λ = 1 gives
+        # exactly W ⊙ M_k (1·M + 0 = M).
+        lam = self.mask_lambda
         return self.weight * (lam * self.mask + (1.0 - lam))
 
     def _step(self, x_t, state: MaskedPSNState | None):

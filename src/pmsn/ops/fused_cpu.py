@@ -16,7 +16,25 @@ once, saying why, and returns False: callers then use the pure-PyTorch path.
 
 Edge cases: empty inputs (B = 0 or a zero-size spatial dim) give empty spikes and zero parameter gradients; a
 NaN in u gives NaN gradients exactly where the step loop's autograd does (selects, not multiplications by 0);
-double backward (``create_graph=True``) raises one line pointing at ``neuron.serial(x)``.
+double backward (``create_graph=True``) raises one line pointing at ``neuron.serial(x)`` (docs/kernels.md §3.6).
+
+The kernel is two ``torch.library`` custom ops, so ``torch.compile(fullgraph=True)`` and ``torch.export`` see one
+opaque node per call instead of a graph break (docs/kernels.md §3.2-3.5):
+
+    torch.ops.pmsn.pmsn_sweep_forward(u, abar_re, abar_im, residue_re, residue_im, skip, threshold, scale,
+                                      surrogate_width, through_integrator, strict, block)
+        -> (spikes like u, checkpoints [blocks, 2N+1, B·C·S])
+    torch.ops.pmsn.pmsn_sweep_backward(grad_spikes, u, abar_re, abar_im, residue_re, residue_im, skip, checkpoints,
+                                       threshold, scale, surrogate_width, through_integrator, block, need_u,
+                                       need_params)
+        -> (grad_u, grad_abar_re, grad_abar_im, grad_residue_re, grad_residue_im, grad_skip)
+
+``block = 0`` (inference) writes no checkpoints; a gradient not asked for comes back as an empty tensor. The
+forward op's autograd formula (``register_autograd``) calls the backward op; both ops have fake kernels (shapes
+and dtypes only). ``surrogate_width`` and ``through_integrator`` (``soma_grad="cumsum"``) are forward arguments
+only for the autograd formula. The extension is resolved outside any traced region: ``fused_available()`` runs
+the loader once and is then one global read, and under tracing its answer is a constant
+(``torch.compiler.assume_constant_result``).
 """
 
 from __future__ import annotations
@@ -36,80 +54,134 @@ _EXTENSION_NAME = "pmsn_fused_cpu"
 _BLOCK = 64  # checkpoint interval (steps) of modal state + remainder; backward recomputes one block at a time
 _TILE = 128  # columns per tile (inner, vectorised loop); 128 measured best here (L2-resident backward scratch)
 
+_available: dict[str, bool] = {}  # fused_available()'s answer per extension name, once resolved
+
 
 def _load_extension():
     """The built extension, or None after one warning saying why it could not be built."""
     return load_extension(_EXTENSION_NAME, _SOURCE)
 
 
+@torch.compiler.assume_constant_result
 def fused_available() -> bool:
-    """True if the fused CPU kernel is built (building it on the first call); warns once if it cannot be."""
-    return _load_extension() is not None
+    """True if the fused CPU kernel is built (building it on the first call); warns once if it cannot be.
+
+    After the first call this is one global read; under ``torch.compile`` it runs at trace time and the graph keeps
+    the answer as a constant, so the loader's lock never sits in a traced region (docs/kernels.md §6)."""
+    available = _available.get(_EXTENSION_NAME)
+    if available is None:
+        available = _available[_EXTENSION_NAME] = _load_extension() is not None
+    return available
 
 
 def _columns(u: torch.Tensor) -> torch.Tensor:
     return u.reshape(u.shape[0], math.prod(u.shape[1:])).contiguous()  # no -1: u may be empty
 
 
+def block_count(steps, block: int):
+    """Checkpoint blocks of a sweep over ``steps`` steps; 0 when ``block`` <= 0 (inference, no checkpoints)."""
+    return (steps + block - 1) // block if block > 0 else 0
+
+
+_SERIAL_HINT = "run neuron.serial(x) (the step loop, same spikes and gradients) for higher-order gradients"
+
+
+def refuse_double_backward(hint: str = _SERIAL_HINT) -> None:
+    """Called first in a fused kernel's autograd formula: grad mode is on there only for ``create_graph=True``,
+    which gets one clear error line instead of a wrong second derivative (docs/kernels.md §3.6)."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(f"pmsn: double backward (create_graph=True) is not supported by the fused C++ kernel; "
+                           f"{hint}")
+
+
 def first_order_only(hint: str):
-    """Decorator of a fused kernel's ``backward``: ``once_differentiable``, and one clear error line instead of a
-    silently wrong (or confusing) second derivative when the backward runs with ``create_graph=True``."""
+    """Decorator of an ``autograd.Function``'s ``backward`` (the Triton kernels): ``once_differentiable``, and
+    ``refuse_double_backward(hint)`` instead of a silently wrong second derivative."""
     def decorate(backward):
         once = once_differentiable(backward)
 
         @functools.wraps(backward)
         def wrapper(ctx, *grad_outputs):
-            if torch.is_grad_enabled():  # inside backward: True only for create_graph=True
-                raise RuntimeError(f"pmsn: double backward (create_graph=True) is not supported by the fused C++ "
-                                   f"kernel; {hint}")
+            refuse_double_backward(hint)
             return once(ctx, *grad_outputs)
         return wrapper
     return decorate
 
 
-class _FusedPMSN(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, u, abar_re, abar_im, residue_re, residue_im, skip, threshold, scale, surrogate_width,
-                through_integrator, strict):
-        params = [p.contiguous() for p in (abar_re, abar_im, residue_re, residue_im, skip)]
-        columns = _columns(u)
-        spatial = math.prod(u.shape[3:])
-        spikes, checkpoints = _load_extension().forward(columns, params, u.shape[2], spatial, threshold, scale, strict,
-                                                 _BLOCK, _TILE)
-        ctx.save_for_backward(columns, checkpoints, *params)
-        ctx.shape, ctx.spatial = u.shape, spatial
-        ctx.settings = (threshold, scale, surrogate_width, through_integrator)
-        return spikes.view(u.shape)
+# ------------------------------------------------------------------------------------------------ custom ops
+@torch.library.custom_op("pmsn::pmsn_sweep_forward", mutates_args=(), device_types="cpu")
+def pmsn_sweep_forward(u: torch.Tensor, abar_re: torch.Tensor, abar_im: torch.Tensor, residue_re: torch.Tensor,
+                       residue_im: torch.Tensor, skip: torch.Tensor, threshold: float, scale: float,
+                       surrogate_width: float, through_integrator: bool, strict: bool,
+                       block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(spikes like ``u``, checkpoints ``[blocks, 2N+1, B·C·S]``) of one forward sweep (docs/kernels.md §3.2-3.3);
+    ``block`` = 0 writes no checkpoints (docs/kernels.md §3.6)."""
+    params = [p.contiguous() for p in (abar_re, abar_im, residue_re, residue_im, skip)]
+    spikes, checkpoints = _load_extension().forward(_columns(u), params, u.shape[2], math.prod(u.shape[3:]),
+                                                    threshold, scale, strict, block, _TILE)
+    return spikes.view(u.shape), checkpoints
 
-    @staticmethod
-    @first_order_only("run neuron.serial(x) (the step loop, same spikes and gradients) for higher-order gradients")
-    def backward(ctx, grad_spikes):
-        columns, checkpoints, *params = ctx.saved_tensors
-        threshold, scale, surrogate_width, through_integrator = ctx.settings
-        batch, channels = ctx.shape[1:3]
-        need_u, need_params = ctx.needs_input_grad[0], any(ctx.needs_input_grad[1:6])
-        grad_columns = _columns(grad_spikes.to(columns.dtype))
-        grad_u, sums = _load_extension().backward(grad_columns, columns, params, checkpoints, channels, ctx.spatial,
-                                           threshold, scale, surrogate_width, through_integrator, _BLOCK, _TILE,
-                                           need_u, need_params)
-        grads = [grad_u.view(ctx.shape) if need_u else None] + [None] * 5
-        if need_params:
-            # Column sums (float64) reduced over batch and spatial positions, then to the parameters:
-            # P = Σ u·ν, W = Σ u·ζ ⇒ dL/dr = (Re P, −Im P), dL/dĀ = (Re(r·W), −Im(r·W)), dL/dD = Σ u·G.
-            modes = params[0].shape[1]
-            per_channel = sums.view(4 * modes + 1, batch, channels, ctx.spatial).sum(dim=(1, 3))  # [4N+1, C]
-            p_re, p_im, w_re, w_im = (per_channel[i * modes:(i + 1) * modes].T for i in range(4))
-            r_re, r_im = params[2].double(), params[3].double()
-            dtype = columns.dtype
-            grads[1:6] = [
-                (r_re * w_re - r_im * w_im).to(dtype),
-                (-(r_re * w_im + r_im * w_re)).to(dtype),
-                p_re.to(dtype),
-                (-p_im).to(dtype),
-                per_channel[4 * modes].to(dtype),
-            ]
-            grads[1:6] = [g if need else None for g, need in zip(grads[1:6], ctx.needs_input_grad[1:6])]
-        return (*grads, None, None, None, None, None)
+
+@pmsn_sweep_forward.register_fake
+def _(u, abar_re, abar_im, residue_re, residue_im, skip, threshold, scale, surrogate_width, through_integrator,
+      strict, block):
+    checkpoints = (block_count(u.shape[0], block), 2 * abar_re.shape[1] + 1, math.prod(u.shape[1:]))
+    return u.new_empty(u.shape), u.new_empty(checkpoints)
+
+
+@torch.library.custom_op("pmsn::pmsn_sweep_backward", mutates_args=(), device_types="cpu")
+def pmsn_sweep_backward(grad_spikes: torch.Tensor, u: torch.Tensor, abar_re: torch.Tensor, abar_im: torch.Tensor,
+                        residue_re: torch.Tensor, residue_im: torch.Tensor, skip: torch.Tensor,
+                        checkpoints: torch.Tensor, threshold: float, scale: float, surrogate_width: float,
+                        through_integrator: bool, block: int, need_u: bool,
+                        need_params: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                                                    torch.Tensor, torch.Tensor]:
+    """(dL/du, dL/dĀ re, im, dL/dr re, im, dL/dD) of one reverse sweep (docs/kernels.md §3.4-3.5); a gradient not
+    asked for (``need_u`` / ``need_params`` False) is an empty tensor."""
+    params = [p.contiguous() for p in (abar_re, abar_im, residue_re, residue_im, skip)]
+    batch, channels, spatial = u.shape[1], u.shape[2], math.prod(u.shape[3:])
+    grad_u, sums = _load_extension().backward(_columns(grad_spikes.to(u.dtype)), _columns(u), params,
+                                              checkpoints.contiguous(), channels, spatial, threshold, scale,
+                                              surrogate_width, through_integrator, block, _TILE, need_u, need_params)
+    grad_u = grad_u.view(u.shape) if need_u else u.new_empty(0)
+    if not need_params:
+        return (grad_u, *(u.new_empty(0) for _ in range(5)))
+    # Column sums (float64) reduced over batch and spatial positions, then to the parameters:
+    # P = Σ u·ν, W = Σ u·ζ ⇒ dL/dr = (Re P, −Im P), dL/dĀ = (Re(r·W), −Im(r·W)), dL/dD = Σ u·G.
+    modes = params[0].shape[1]
+    per_channel = sums.view(4 * modes + 1, batch, channels, spatial).sum(dim=(1, 3))  # [4N+1, C]
+    p_re, p_im, w_re, w_im = (per_channel[i * modes:(i + 1) * modes].T for i in range(4))
+    r_re, r_im = params[2].double(), params[3].double()
+    grads = (r_re * w_re - r_im * w_im, -(r_re * w_im + r_im * w_re), p_re, -p_im, per_channel[4 * modes])
+    # Fresh tensors: views of per_channel would alias each other, which a custom op must not return.
+    return (grad_u, *(g.to(u.dtype, copy=True, memory_format=torch.contiguous_format) for g in grads))
+
+
+@pmsn_sweep_backward.register_fake
+def _(grad_spikes, u, abar_re, abar_im, residue_re, residue_im, skip, checkpoints, threshold, scale, surrogate_width,
+      through_integrator, block, need_u, need_params):
+    params = (abar_re, abar_im, residue_re, residue_im, skip)
+    grad_u = u.new_empty(u.shape) if need_u else u.new_empty(0)
+    return (grad_u, *(u.new_empty(p.shape) if need_params else u.new_empty(0) for p in params))
+
+
+def _setup_context(ctx, inputs, output):
+    u, abar_re, abar_im, residue_re, residue_im, skip, threshold, scale, width, through_integrator, _, block = inputs
+    ctx.save_for_backward(u, abar_re, abar_im, residue_re, residue_im, skip, output[1])
+    ctx.settings = (threshold, scale, width, through_integrator, block)
+
+
+def _backward(ctx, grad_spikes, _grad_checkpoints):
+    refuse_double_backward()
+    u, *params, checkpoints = ctx.saved_tensors
+    need_u, need_params = ctx.needs_input_grad[0], any(ctx.needs_input_grad[1:6])
+    grads = torch.ops.pmsn.pmsn_sweep_backward(grad_spikes, u, *params, checkpoints, *ctx.settings, need_u,
+                                               need_params)
+    return (*(g if need else None for g, need in zip(grads, ctx.needs_input_grad[:6])), None, None, None, None,
+            None, None)
+
+
+pmsn_sweep_forward.register_autograd(_backward, setup_context=_setup_context)
 
 
 def _validate(u, abar_re, abar_im, residue_re, residue_im, skip, threshold, surrogate_width, soma_grad):
@@ -158,11 +230,8 @@ def pmsn_fused(u, abar_re, abar_im, residue_re, residue_im, skip, threshold=1.0,
     if not fused_available():
         raise RuntimeError("pmsn: the fused CPU kernel is not available (see the earlier warning)")
     tensors = (u, abar_re, abar_im, residue_re, residue_im, skip)
-    settings = (float(threshold), float(scale), float(surrogate_width), soma_grad == "cumsum", bool(strict))
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        return _FusedPMSN.apply(*tensors, *settings)
-    columns = _columns(u)  # inference: no checkpoints, nothing saved
-    params = [p.contiguous() for p in tensors[1:]]
-    spikes, _ = _load_extension().forward(columns, params, u.shape[2], math.prod(u.shape[3:]), settings[0], settings[1],
-                                   settings[4], 0, _TILE)
-    return spikes.view(u.shape)
+    training = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    # Inference: block = 0, no checkpoints, nothing saved (docs/kernels.md §3.6).
+    spikes, _ = torch.ops.pmsn.pmsn_sweep_forward(*tensors, float(threshold), float(scale), float(surrogate_width),
+                                                  soma_grad == "cumsum", bool(strict), _BLOCK if training else 0)
+    return spikes
