@@ -57,9 +57,17 @@ _TILE = 128  # columns per tile (inner, vectorised loop); 128 measured best here
 _available: dict[str, bool] = {}  # fused_available()'s answer per extension name, once resolved
 
 
+_loaded: dict = {}  # extension name → built module: the ops' per-call lookup skips the loader's lock and paths
+
+
 def _load_extension():
     """The built extension, or None after one warning saying why it could not be built."""
-    return load_extension(_EXTENSION_NAME, _SOURCE)
+    module = _loaded.get(_EXTENSION_NAME)
+    if module is None:
+        module = load_extension(_EXTENSION_NAME, _SOURCE)
+        if module is not None:
+            _loaded[_EXTENSION_NAME] = module
+    return module
 
 
 @torch.compiler.assume_constant_result
@@ -166,6 +174,7 @@ def _(grad_spikes, u, abar_re, abar_im, residue_re, residue_im, skip, checkpoint
 
 
 def _setup_context(ctx, inputs, output):
+    ctx.set_materialize_grads(False)  # no zero gradient of the checkpoints is built
     u, abar_re, abar_im, residue_re, residue_im, skip, threshold, scale, width, through_integrator, _, block = inputs
     ctx.save_for_backward(u, abar_re, abar_im, residue_re, residue_im, skip, output[1])
     ctx.settings = (threshold, scale, width, through_integrator, block)

@@ -62,9 +62,17 @@ _EXTENSION_NAME = "pmsn_leaky_cpu"
 _available: dict[str, bool] = {}  # fused_leaky_available()'s answer per extension name, once resolved
 
 
+_loaded: dict = {}  # extension name → built module: the ops' per-call lookup skips the loader's lock and paths
+
+
 def _extension():
-    # -ffp-contract=off: no fused multiply-adds, so the sweep rounds exactly like the PyTorch step.
-    return load_extension(_EXTENSION_NAME, _SOURCE, extra_cflags=("-ffp-contract=off",))
+    module = _loaded.get(_EXTENSION_NAME)
+    if module is None:
+        # -ffp-contract=off: no fused multiply-adds, so the sweep rounds exactly like the PyTorch step.
+        module = load_extension(_EXTENSION_NAME, _SOURCE, extra_cflags=("-ffp-contract=off",))
+        if module is not None:
+            _loaded[_EXTENSION_NAME] = module
+    return module
 
 
 @torch.compiler.assume_constant_result
@@ -158,6 +166,7 @@ def _(grad_spikes, x, checkpoints, inverse_tau, threshold, reset, v_reset, v_res
 
 
 def _lif_setup_context(ctx, inputs, output):
+    ctx.set_materialize_grads(False)  # no zero gradient of the checkpoints is built
     x, inverse_tau, *settings, block = inputs
     ctx.save_for_backward(x, output[1])
     # The one-element 1/τ rides on ctx, not through save_for_backward: PLIF's sigmoid already saves that tensor,
@@ -256,6 +265,7 @@ def _(grad_spikes, x, checkpoints, beta1, beta2, threshold, dendrite_reset, pre_
 
 
 def _tclif_setup_context(ctx, inputs, output):
+    ctx.set_materialize_grads(False)  # no zero gradient of the checkpoints is built
     x, beta1, beta2, *settings, block = inputs
     ctx.save_for_backward(x, output[1], beta1, beta2)
     ctx.settings, ctx.block = settings, block
