@@ -110,3 +110,10 @@ def test_empty_sequence_and_bad_pmsn_settings():
         PMSN(channels=3, chunk=0)
     with pytest.raises(ValueError, match="threshold must be a finite number > 0, got -1.0"):
         PMSN(channels=3, threshold=-1.0)
+
+
+@pytest.mark.parametrize("path, device", [("fused", "meta"), ("triton", "cpu")])
+def test_forced_sweep_on_the_wrong_device_is_one_clear_error(path, device):
+    neuron = PMSN(channels=3, path=path)
+    with pytest.raises(ValueError, match=rf"PMSN path='{path}' runs on (cpu|cuda) tensors.*got device={device}"):
+        neuron.chosen_path(torch.zeros(4, 2, 3, device=device))

@@ -45,15 +45,8 @@ def make_neuron(channels, compartments, dtype=torch.float64, seed=0, **kwargs):
 
 
 def triton_path(neuron: PMSN, x: torch.Tensor) -> torch.Tensor:
-    """What ``PMSN._fused`` does, with ``pmsn_triton`` in place of ``pmsn_fused``."""
-    decay, input_gain, readout = neuron.modal_system(x.dtype)
-    residue = readout * input_gain
-    columns = x.reshape(*x.shape[:3], math.prod(x.shape[3:]))
-    spikes = triton_pmsn.pmsn_triton(columns, decay.real, decay.imag, residue.real, residue.imag, neuron.D.to(x.dtype),
-                                     threshold=neuron.threshold, scale=neuron.scale,
-                                     surrogate_width=neuron.surrogate.width, soma_grad=neuron.soma_grad,
-                                     strict=neuron.strict)
-    return spikes.reshape(x.shape)
+    """The neuron's own sweep dispatch with the Triton kernel (what ``path="triton"`` runs on CUDA)."""
+    return neuron._fused(x, "triton")
 
 
 def spikes_and_grads(function, neuron, x, weight):

@@ -68,8 +68,8 @@ def candidates() -> dict[str, Candidate]:
         Candidate("sliding_psn", "sliding PSN k=32", "pmsn", _pmsn_factory("sliding_psn", order=32), time_power=2),
         Candidate("pmsn", "PMSN n=5", "pmsn", _pmsn_factory("pmsn", compartments=5)),
     ]
-    for path in PMSN_PATHS:  # forced paths (fft, fused, chunked when the neuron has it); "fused" is the CPU default
-        if path != "fused":
+    for path in PMSN_PATHS:  # forced paths; "fused" is the CPU default, "triton" runs on CUDA only
+        if path != "fused" and (path != "triton" or torch.cuda.is_available()):
             table.append(Candidate(f"pmsn_{path}", f"PMSN n=5 {path}", "pmsn",
                                    _pmsn_factory("pmsn", compartments=5, path=path)))
     sj, _ = spikingjelly_status()

@@ -25,6 +25,7 @@ from torch import nn
 
 from pmsn.neurons.base import Neuron, channel_view, check_choice, check_flag, check_int, check_real, check_state
 from pmsn.ops.fused_leaky import fused_leaky_supports, lif_fused
+from pmsn.ops.triton_common import triton_installed
 from pmsn.surrogate import spike
 
 RESETS = ("hard", "soft", "none")
@@ -75,13 +76,20 @@ class _Leaky(Neuron):
         return f"threshold={self.threshold}, reset={self.reset!r}, decay_input={self.decay_input}"
 
     def _parallel(self, x, return_states):
-        # One fused C++ sweep on CPU (pmsn.ops.fused_leaky); the step loop for traces, other devices/dtypes/surrogates.
+        # One fused sweep: C++ on CPU (pmsn.ops.fused_leaky), Triton on CUDA (pmsn.ops.triton_leaky, when triton
+        # imports); the step loop for traces and other devices/dtypes/surrogates (docs/kernels.md §2).
         inverse_tau = self.inverse_tau()
-        if return_states or not fused_leaky_supports(x, self.surrogate, inverse_tau):
-            return self.serial(x, return_states)
-        return lif_fused(x, inverse_tau, threshold=self.threshold, reset=self.reset, v_reset=self.v_reset,
-                         v_rest=self.v_rest, decay_input=self.decay_input, detach_reset=self.detach_reset,
-                         surrogate=self.surrogate, strict=self.strict)
+        settings = dict(threshold=self.threshold, reset=self.reset, v_reset=self.v_reset, v_rest=self.v_rest,
+                        decay_input=self.decay_input, detach_reset=self.detach_reset, surrogate=self.surrogate,
+                        strict=self.strict)
+        if not return_states and fused_leaky_supports(x, self.surrogate, inverse_tau):
+            return lif_fused(x, inverse_tau, **settings)
+        if not return_states and x.is_cuda and triton_installed():
+            from pmsn.ops.triton_leaky import leaky_triton, triton_leaky_supports  # optional: imports triton
+
+            if triton_leaky_supports(x, self.surrogate, inverse_tau):
+                return leaky_triton(x, inverse_tau, **settings)
+        return self.serial(x, return_states)
 
     def _step(self, x_t, state: LIFState | None):
         if state is None:

@@ -33,11 +33,12 @@ from pmsn.ops.linear_system import causal_conv_fft, convolution_kernel, coupling
 from pmsn.ops.scan import causal_conv_chunked
 from pmsn.ops.soma import SOMA_GRADS, parallel_soma
 from pmsn.ops.fused_cpu import fused_available, pmsn_fused
+from pmsn.ops.triton_common import triton_installed
 from pmsn.surrogate import Triangle, spike
 
 log = logging.getLogger(__name__)
 
-PATHS = ("fft", "chunked", "fused")
+PATHS = ("fft", "chunked", "fused", "triton")
 SHORT_T = 256  # on GPU, sequences shorter than this use the chunked scan, longer ones the FFT
 
 # Per-task presets of the official code (docs/pmsn.md §8): coupling c, dt range, C vector, D init, κ.
@@ -72,8 +73,9 @@ class PMSN(Neuron):
         surrogate: of the spike (default triangle, width 1). strict: fire on v > θ instead of v ≥ θ.
         soma_grad: ``"elementwise"`` (paper = code) or ``"cumsum"`` (gradient through the integrator),
             docs/pmsn.md §6.
-        path: force ``"fft"``, ``"chunked"`` or ``"fused"`` (CPU C++ sweep); ``None`` picks: CPU → fused (if it
-            builds, else chunked), CUDA → chunked below T = 256, FFT above; the choice is logged at debug level.
+        path: force ``"fft"``, ``"chunked"``, ``"fused"`` (CPU C++ sweep) or ``"triton"`` (CUDA sweep); ``None``
+            picks: CPU → fused (if it builds, else chunked), CUDA → triton (if triton imports, else chunked below
+            T = 256, FFT above); the choice is logged at debug level.
         chunk: steps per chunk of the float32 cumulative-sum soma (remainder carried) and of the chunked scan.
     """
 
@@ -155,20 +157,21 @@ class PMSN(Neuron):
         return x
 
     def chosen_path(self, x: torch.Tensor, return_states: bool = False) -> str:
-        """The path (``fft``, ``chunked`` or ``fused``) the parallel call takes for ``x``."""
+        """The path (``fft``, ``chunked``, ``fused`` or ``triton``) the parallel call takes for ``x``."""
+        sweep_device = {"fused": "cpu", "triton": "cuda"}
         if self.path is not None:
-            if self.path == "fused" and (x.device.type != "cpu" or return_states or not self.fusable):
-                raise ValueError("PMSN path='fused' runs on CPU tensors, soma_mode='parallel', return_states=False; "
-                                 f"got device={x.device.type}, soma_mode={self.soma_mode!r}, "
+            wanted = sweep_device.get(self.path)
+            if wanted is not None and (x.device.type != wanted or return_states or not self.fusable):
+                raise ValueError(f"PMSN path={self.path!r} runs on {wanted} tensors, the paper's soma (not "
+                                 f"{type(self).__name__}), return_states=False; got device={x.device.type}, "
                                  f"return_states={return_states}")
             return self.path
+        sweep_ok = not return_states and self.fusable and isinstance(self.surrogate, Triangle)
         if x.device.type == "cpu":
-            fused = not return_states and self.fusable and self._fused_ok()
-            return "fused" if fused else "chunked"
+            return "fused" if sweep_ok and fused_available() else "chunked"
+        if x.is_cuda and sweep_ok and triton_installed():
+            return "triton"
         return "chunked" if x.shape[0] < SHORT_T else "fft"
-
-    def _fused_ok(self) -> bool:
-        return isinstance(self.surrogate, Triangle) and fused_available()
 
     # parallel path -------------------------------------------------------------------------------------------
     def _parallel(self, x: torch.Tensor, return_states: bool):
@@ -181,8 +184,8 @@ class PMSN(Neuron):
         path = self.chosen_path(x, return_states)
         if not torch.compiler.is_compiling():  # a logging call would break a torch.compile graph
             log.debug("PMSN forward: path=%s, T=%d, shape=%s, dtype=%s", path, x.shape[0], tuple(x.shape), dtype)
-        if path == "fused":
-            return self._fused(u).to(x.dtype)
+        if path in ("fused", "triton"):
+            return self._fused(u, path).to(x.dtype)
         steps, spatial = u.shape[0], u.dim() - 3
         decay, input_gain, readout = self.modal_system(dtype)
         if path == "chunked":
@@ -196,18 +199,23 @@ class PMSN(Neuron):
         hidden = self._modal_states(u, decay, input_gain)
         return spikes.to(x.dtype), PMSNTrace(hidden, current, potential)
 
-    def _fused(self, u: torch.Tensor) -> torch.Tensor:
+    def _fused(self, u: torch.Tensor, path: str = "fused") -> torch.Tensor:
+        """Hidden system and soma in one sweep over time: C++ on CPU, Triton on CUDA (docs/pmsn.md §4.3)."""
+        if path == "triton":
+            from pmsn.ops.triton_pmsn import pmsn_triton as sweep  # optional: imports triton
+        else:
+            sweep = pmsn_fused
         decay, input_gain, readout = self.modal_system(u.dtype)
         residue = readout * input_gain
         columns = u.reshape(*u.shape[:3], math.prod(u.shape[3:]))  # no -1: u may be empty
-        spikes = pmsn_fused(columns, decay.real, decay.imag, residue.real, residue.imag, self.D.to(u.dtype),
+        spikes = sweep(columns, decay.real, decay.imag, residue.real, residue.imag, self.D.to(u.dtype),
                             threshold=self.threshold, scale=self.scale, surrogate_width=self._triangle_width(),
                             soma_grad=self.soma_grad, strict=self.strict)
         return spikes.reshape(u.shape)
 
     def _triangle_width(self) -> float:
         if not isinstance(self.surrogate, Triangle):
-            raise ValueError(f"PMSN path='fused' supports the triangle surrogate only, got {self.surrogate!r}")
+            raise ValueError(f"PMSN's fused sweeps support the triangle surrogate only, got {self.surrogate!r}")
         return float(self.surrogate.width)
 
     def _soma(self, current: torch.Tensor, trace: bool):

@@ -21,6 +21,7 @@ from torch import nn
 
 from pmsn.neurons.base import Neuron, channel_view, check_choice, check_flag, check_int, check_real, check_state
 from pmsn.ops.fused_leaky import fused_leaky_supports, tclif_fused
+from pmsn.ops.triton_common import triton_installed
 from pmsn.surrogate import spike
 
 # Per-dataset inits of the official README commands (docs/neurons.md §3.4): raw (c0, c1), dendritic reset γ,
@@ -110,13 +111,20 @@ class TCLIF(Neuron):
                 f"dendrite_reset={self.dendrite_reset}, threshold={self.threshold}")
 
     def _parallel(self, x, return_states):
-        # One fused C++ sweep on CPU (pmsn.ops.fused_leaky); the step loop for traces, other devices/dtypes/surrogates.
+        # One fused sweep: C++ on CPU (pmsn.ops.fused_leaky), Triton on CUDA (pmsn.ops.triton_leaky, when triton
+        # imports); the step loop for traces and other devices/dtypes/surrogates (docs/kernels.md §2).
         beta1, beta2 = self.betas()
-        if return_states or not fused_leaky_supports(x, self.surrogate, beta1, beta2):
-            return self.serial(x, return_states)
-        return tclif_fused(x, beta1, beta2, threshold=self.threshold, dendrite_reset=self.dendrite_reset,
-                           pre_reset_coupling=self.coupling_uses_pre_reset_soma, detach_reset=self.detach_reset,
-                           surrogate=self.surrogate, strict=self.strict)
+        settings = dict(threshold=self.threshold, dendrite_reset=self.dendrite_reset,
+                        pre_reset_coupling=self.coupling_uses_pre_reset_soma, detach_reset=self.detach_reset,
+                        surrogate=self.surrogate, strict=self.strict)
+        if not return_states and fused_leaky_supports(x, self.surrogate, beta1, beta2):
+            return tclif_fused(x, beta1, beta2, **settings)
+        if not return_states and x.is_cuda and triton_installed():
+            from pmsn.ops.triton_leaky import tclif_triton, triton_leaky_supports  # optional: imports triton
+
+            if triton_leaky_supports(x, self.surrogate, beta1, beta2):
+                return tclif_triton(x, beta1, beta2, **settings)
+        return self.serial(x, return_states)
 
     def _step(self, x_t, state: TCLIFState | None):
         if state is None:
