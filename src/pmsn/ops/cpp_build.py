@@ -71,7 +71,12 @@ _records: dict[str, BuildRecord] = {}
 
 
 def load_extension(name: str, source_path: str | Path, extra_cflags: tuple[str, ...] = ()) -> ModuleType | None:
-    """The compiled extension ``name`` built from ``source_path``; None (after one RuntimeWarning) if it cannot be."""
+    """The compiled extension ``name`` built from ``source_path``; None (after one RuntimeWarning) if it cannot be.
+
+    After the first call for ``name`` this is one dict read: no lock, no path work (the fused ops call it per
+    call)."""
+    if name in _modules:
+        return _modules[name]
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"extension name must be a Python identifier, got {name!r}")
     source = Path(source_path)

@@ -54,20 +54,9 @@ _EXTENSION_NAME = "pmsn_fused_cpu"
 _BLOCK = 64  # checkpoint interval (steps) of modal state + remainder; backward recomputes one block at a time
 _TILE = 128  # columns per tile (inner, vectorised loop); 128 measured best here (L2-resident backward scratch)
 
-_available: dict[str, bool] = {}  # fused_available()'s answer per extension name, once resolved
-
-
-_loaded: dict = {}  # extension name → built module: the ops' per-call lookup skips the loader's lock and paths
-
-
 def _load_extension():
     """The built extension, or None after one warning saying why it could not be built."""
-    module = _loaded.get(_EXTENSION_NAME)
-    if module is None:
-        module = load_extension(_EXTENSION_NAME, _SOURCE)
-        if module is not None:
-            _loaded[_EXTENSION_NAME] = module
-    return module
+    return load_extension(_EXTENSION_NAME, _SOURCE)
 
 
 @torch.compiler.assume_constant_result
@@ -76,10 +65,7 @@ def fused_available() -> bool:
 
     After the first call this is one global read; under ``torch.compile`` it runs at trace time and the graph keeps
     the answer as a constant, so the loader's lock never sits in a traced region (docs/kernels.md §6)."""
-    available = _available.get(_EXTENSION_NAME)
-    if available is None:
-        available = _available[_EXTENSION_NAME] = _load_extension() is not None
-    return available
+    return _load_extension() is not None
 
 
 def _columns(u: torch.Tensor) -> torch.Tensor:
@@ -193,7 +179,9 @@ def _backward(ctx, grad_spikes, _grad_checkpoints):
 pmsn_sweep_forward.register_autograd(_backward, setup_context=_setup_context)
 
 
-def _validate(u, abar_re, abar_im, residue_re, residue_im, skip, threshold, surrogate_width, soma_grad):
+def check_sweep_arguments(u, abar_re, abar_im, residue_re, residue_im, skip, threshold, surrogate_width, soma_grad,
+                          cpu_only: bool = True) -> int:
+    """Check the arguments of a PMSN sweep (this one, or the Triton one with ``cpu_only=False``); returns N."""
     named = {"u": u, "abar_re": abar_re, "abar_im": abar_im, "residue_re": residue_re, "residue_im": residue_im,
              "skip": skip}
     for name, tensor in named.items():
@@ -201,7 +189,7 @@ def _validate(u, abar_re, abar_im, residue_re, residue_im, skip, threshold, surr
             raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
     if u.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"u must be float32 or float64, got {u.dtype}")
-    if u.device.type != "cpu":
+    if cpu_only and u.device.type != "cpu":
         raise ValueError(f"the fused kernel runs on CPU tensors, got u on {u.device}")
     if u.dim() < 3:
         raise ValueError(f"u must be [T, B, C, *spatial], got shape {tuple(u.shape)}")
@@ -225,6 +213,7 @@ def _validate(u, abar_re, abar_im, residue_re, residue_im, skip, threshold, surr
         raise ValueError(f"threshold must be > 0, got {threshold}")
     if not surrogate_width > 0:
         raise ValueError(f"surrogate_width must be > 0, got {surrogate_width}")
+    return modes
 
 
 def pmsn_fused(u, abar_re, abar_im, residue_re, residue_im, skip, threshold=1.0, scale=1.0, surrogate_width=1.0,
@@ -235,7 +224,7 @@ def pmsn_fused(u, abar_re, abar_im, residue_re, residue_im, skip, threshold=1.0,
     ``surrogate_width``; ``soma_grad`` as in docs/pmsn.md §6). Raises RuntimeError if the extension is not available
     (check ``fused_available()`` first).
     """
-    _validate(u, abar_re, abar_im, residue_re, residue_im, skip, threshold, surrogate_width, soma_grad)
+    check_sweep_arguments(u, abar_re, abar_im, residue_re, residue_im, skip, threshold, surrogate_width, soma_grad)
     if not fused_available():
         raise RuntimeError("pmsn: the fused CPU kernel is not available (see the earlier warning)")
     tensors = (u, abar_re, abar_im, residue_re, residue_im, skip)

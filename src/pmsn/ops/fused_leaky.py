@@ -59,20 +59,9 @@ TILE = 256  # columns per tile of a sweep (the inner, vectorised loop)
 
 _SOURCE = Path(__file__).resolve().parent / "csrc" / "leaky_cpu.cpp"
 _EXTENSION_NAME = "pmsn_leaky_cpu"
-_available: dict[str, bool] = {}  # fused_leaky_available()'s answer per extension name, once resolved
-
-
-_loaded: dict = {}  # extension name → built module: the ops' per-call lookup skips the loader's lock and paths
-
-
 def _extension():
-    module = _loaded.get(_EXTENSION_NAME)
-    if module is None:
-        # -ffp-contract=off: no fused multiply-adds, so the sweep rounds exactly like the PyTorch step.
-        module = load_extension(_EXTENSION_NAME, _SOURCE, extra_cflags=("-ffp-contract=off",))
-        if module is not None:
-            _loaded[_EXTENSION_NAME] = module
-    return module
+    # -ffp-contract=off: no fused multiply-adds, so the sweep rounds exactly like the PyTorch step.
+    return load_extension(_EXTENSION_NAME, _SOURCE, extra_cflags=("-ffp-contract=off",))
 
 
 @torch.compiler.assume_constant_result
@@ -81,10 +70,7 @@ def fused_leaky_available() -> bool:
 
     After the first call this is one global read; under ``torch.compile`` it runs at trace time and the graph keeps
     the answer as a constant, so the loader's lock never sits in a traced region (docs/kernels.md §6)."""
-    available = _available.get(_EXTENSION_NAME)
-    if available is None:
-        available = _available[_EXTENSION_NAME] = _extension() is not None
-    return available
+    return _extension() is not None
 
 
 def surrogate_code(surrogate) -> tuple[int, list[float]] | None:

@@ -35,10 +35,8 @@ import triton
 import triton.language as tl
 
 from pmsn.ops import triton_common as common
-from pmsn.ops.fused_cpu import first_order_only
-from pmsn.ops.soma import SOMA_GRADS
+from pmsn.ops.fused_cpu import check_sweep_arguments, first_order_only
 
-PARAM_NAMES = ("abar_re", "abar_im", "residue_re", "residue_im", "skip")
 
 INTERPRETED = bool(triton.knobs.runtime.interpret)  # kernels below built for the interpreter (CPU tensors)
 
@@ -290,36 +288,11 @@ class _TritonPMSN(torch.autograd.Function):
 
 
 def _validate(u, params, threshold, surrogate_width, soma_grad):
-    named = dict(zip(("u",) + PARAM_NAMES, (u, *params)))
-    for name, tensor in named.items():
-        if not isinstance(tensor, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
-    if u.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"u must be float32 or float64, got {u.dtype}")
+    modes = check_sweep_arguments(u, *params, threshold, surrogate_width, soma_grad, cpu_only=False)
     common.check_device(u, INTERPRETED)
-    if u.dim() < 3:
-        raise ValueError(f"u must be [T, B, C, *spatial], got shape {tuple(u.shape)}")
-    channels = u.shape[2]
-    modes = params[0].shape[-1] if params[0].dim() == 2 else None
-    if modes is None or modes < 1:
-        raise ValueError(f"abar_re must have shape (C, N) with N >= 1, got {tuple(params[0].shape)}")
-    for name, tensor in list(named.items())[1:]:
-        expected = (channels,) if name == "skip" else (channels, modes)
-        if tuple(tensor.shape) != expected:
-            raise ValueError(f"{name} must have shape {expected} (C = u.shape[2], N modes), got {tuple(tensor.shape)}")
-        if tensor.dtype != u.dtype:
-            raise TypeError(f"{name} must have u's dtype {u.dtype}, got {tensor.dtype}")
-        if tensor.device != u.device:
-            raise ValueError(f"{name} must be on {u.device}, got {tensor.device}")
     if (4 * modes + 1) * math.prod(u.shape[1:]) >= 2**31:  # the kernels index rows of J columns in int32
         raise ValueError(f"the Triton kernels need (4N + 1)·B·C·spatial < 2^31, got N = {modes}, u of shape "
                          f"{tuple(u.shape)}; split the batch")
-    if soma_grad not in SOMA_GRADS:
-        raise ValueError(f"soma_grad must be one of {SOMA_GRADS}, got {soma_grad!r}")
-    if not threshold > 0:
-        raise ValueError(f"threshold must be > 0, got {threshold}")
-    if not surrogate_width > 0:
-        raise ValueError(f"surrogate_width must be > 0, got {surrogate_width}")
 
 
 def pmsn_triton(u, abar_re, abar_im, residue_re, residue_im, skip, threshold=1.0, scale=1.0, surrogate_width=1.0,
