@@ -1,8 +1,7 @@
 """Shared by the Triton kernel tests (test_triton_*.py).
 
-Where there is no GPU they run the kernels in Triton's interpreter on CPU tensors. Triton reads TRITON_INTERPRET
-when it imports triton.language and when ``@triton.jit`` decorates a kernel, so it is set here, before any test
-module of this folder imports triton (an explicit setting wins).
+Where there is no GPU they run the kernels in Triton's interpreter on CPU tensors (TRITON_INTERPRET=1, set by
+tests/conftest.py before anything imports triton).
 
 ``compile_for_sm90`` compiles kernels for an H100 (sm_90) with the ptxas bundled in Triton's wheel, no GPU
 needed, in a fresh Python without the interpreter: it proves that what the interpreter ran also compiles, and
@@ -16,10 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 # Prepended to the script of compile_for_sm90: compile_sm90(name, kernel, dtype, constexprs, **options) prints
 # "name registers stack_bytes". Pointer arguments (*_ptr) are of `dtype` ("fp32"/"fp64"), sums_ptr float64, the
