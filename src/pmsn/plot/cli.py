@@ -8,9 +8,13 @@ from pmsn.plot.dynamics import INPUTS
 
 def _dynamics(args) -> int:
     from pmsn.plot.dynamics import plot_dynamics
+    from pmsn.train.build import pretrained
 
+    if args.pretrained and args.checkpoint is not None:
+        raise ValueError("plot dynamics takes --checkpoint or --pretrained, not both")
+    checkpoint = pretrained() if args.pretrained else args.checkpoint
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
-    paths = plot_dynamics(args.out, args.input, args.checkpoint, args.layer, args.channels, args.compartments,
+    paths = plot_dynamics(args.out, args.input, checkpoint, args.layer, args.channels, args.compartments,
                           args.steps, args.gain, args.period, args.digit_index, args.resolution, args.channel,
                           args.seed, formats)
     for path in paths:
@@ -30,6 +34,8 @@ def register(subparsers) -> None:
     dynamics.add_argument("--input", choices=INPUTS, default="digit",
                           help="digit: embedded S-MNIST test digit; step; sine; impulse (default digit)")
     dynamics.add_argument("--checkpoint", metavar="CKPT", help="a training checkpoint (.pt or run folder) with PMSN")
+    dynamics.add_argument("--pretrained", action="store_true",
+                          help="the shipped PMSN S-MNIST-5k network (pmsn train's main job), offline")
     dynamics.add_argument("--layer", type=non_negative_int, default=0, help="which PMSN layer of the checkpoint (0-based)")
     dynamics.add_argument("--channels", type=positive_int, default=16, help="channels of a fresh layer")
     dynamics.add_argument("--compartments", type=positive_int, default=5, help="n of a fresh layer (n − 1 hidden + soma)")

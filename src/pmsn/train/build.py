@@ -3,6 +3,7 @@
     datasets = build_datasets(config)                        # {"train": ..., "test": ...}
     model = build_from_config(config, dataset=datasets["train"])   # fresh weights
     model, config, checkpoint = load_run("runs/my-run")      # trained weights of last.pt (or any .pt of a run)
+    model, config, checkpoint = load_run(pretrained())        # the shipped main-job network (96.5 %)
 
 A checkpoint stores ``architecture`` = {model, neuron, options}: the builder's keyword arguments, including those
 derived from the data (``T``, ``num_classes``). ``load_run`` rebuilds exactly that network (like nanoGPT's
@@ -20,6 +21,17 @@ from pmsn.data import build_dataset
 from pmsn.models import build_model, model_options
 from pmsn.train.checkpoint import check_architecture, load_checkpoint, load_model_state
 from pmsn.train.config import TrainConfig, check_names, resolve_config, task_info
+
+
+# Networks shipped in the package (weights, config and history; no optimiser state): src/pmsn/pretrained/README.md
+PRETRAINED = {"smnist5k_pmsn": Path(__file__).resolve().parents[1] / "pretrained" / "smnist5k_pmsn.pt"}
+
+
+def pretrained(name: str = "smnist5k_pmsn") -> Path:
+    """The checkpoint file of a shipped network (default: ``pmsn train``'s PMSN on the embedded digits)."""
+    if name not in PRETRAINED:
+        raise ValueError(f"unknown pretrained network {name!r}; expected one of {sorted(PRETRAINED)}")
+    return PRETRAINED[name]
 
 
 def data_dir_of(config: TrainConfig) -> str | None:

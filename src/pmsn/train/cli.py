@@ -44,7 +44,10 @@ def register(subparsers) -> None:
 
     evaluate = subparsers.add_parser("eval", help="evaluate a training checkpoint on its task's test split",
                                      description="Evaluate a checkpoint (best.pt / last.pt / run folder).")
-    evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pt file or a run folder (uses last.pt)")
+    evaluate.add_argument("checkpoint", metavar="CHECKPOINT", nargs="?",
+                          help="a .pt file or a run folder (uses last.pt)")
+    evaluate.add_argument("--pretrained", action="store_true",
+                          help="the shipped PMSN S-MNIST-5k network (pmsn train's main job, 96.5 %%), offline")
     evaluate.add_argument("--split", default="test", choices=("train", "test"))
     evaluate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                           help="override stored config keys (data settings; the model must stay the same)")
@@ -115,7 +118,12 @@ def _train(args) -> int:
 def _eval(args) -> int:
     from pmsn.train.loop import evaluate_checkpoint
 
-    result = evaluate_checkpoint(args.checkpoint, args.overrides, _flags(args), split=args.split)
+    from pmsn.train.build import pretrained
+
+    if (args.checkpoint is None) == (not args.pretrained):
+        raise ValueError("eval expects a CHECKPOINT or --pretrained (one of them)")
+    checkpoint = pretrained() if args.pretrained else args.checkpoint
+    result = evaluate_checkpoint(checkpoint, args.overrides, _flags(args), split=args.split)
     if args.json:
         print(json.dumps(result))
     else:

@@ -256,6 +256,9 @@ def _train(config, resume, quiet, stop_after, show_progress, overwrite, device, 
 
     start_epoch, history, best_acc, best_epoch, wall_before = 0, [], -math.inf, 0, 0.0
     if checkpoint is not None:
+        if not checkpoint["optimizer"]:
+            raise ValueError(f"checkpoint {checkpoint['path']!r} holds weights without optimiser state (a shipped "
+                             "pretrained network): evaluate or plot it; it cannot be resumed")
         _restore_optimizer(optimizer, checkpoint)
         load_model_state(model, checkpoint)
         start_epoch, history = checkpoint["epoch"], list(checkpoint["history"])
