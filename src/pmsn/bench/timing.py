@@ -13,10 +13,10 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable
 
 import torch
-from torch import nn
 
 from pmsn.bench.candidates import (DTYPES, Candidate, candidates, inference, make_inputs, neuron_path,
                                    spikingjelly_status, train_step)
@@ -120,48 +120,9 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> list[C
     memory_mode = config.memory if config.memory != "auto" else ("inprocess" if device.type == "cuda" else "subprocess")
 
     cells: list[Cell] = []
-    last: dict[str, Cell] = {}
+    last: dict[str, Cell] = {}  # each neuron's cell at the previous T (for the skip estimate)
     for steps in sorted(set(config.steps)):
-        x, weights = make_inputs(steps, config.batch, config.channels, dtype, device, config.seed)
-        running: list[tuple[Cell, nn.Module]] = []
-        for name in names:
-            candidate = known[name]
-            cell = Cell(candidate, steps)
-            cells.append(cell)
-            last[name], previous = cell, last.get(name)
-            cell.status = _skip_estimate(previous, steps, config) or "ok"
-            if not cell.ok:
-                continue
-            try:
-                torch.manual_seed(config.seed)
-                module = candidate.build(steps, config.channels).to(device=device, dtype=dtype)
-                cell.path = neuron_path(module, x)
-                spent = 0.0
-                for _ in range(config.warmup):
-                    candidate.prepare(module, x)
-                    spent = _timed(device, lambda: train_step(module, x, weights))
-                    candidate.prepare(module, x)
-                    spent += _timed(device, lambda: inference(module, x))
-            except (RuntimeError, MemoryError) as error:  # out of memory, missing kernel: report, go on
-                cell.status = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
-                continue
-            if spent * config.repeats > config.max_seconds:
-                cell.status = f"skipped: {spent * config.repeats:.0f} s > --max-seconds {config.max_seconds:g}"
-                continue
-            running.append((cell, module))
-        log(f"T={steps}: timing {len(running)} neurons x {config.repeats} repeats")
-        for repeat in range(config.repeats):
-            start = repeat % max(1, len(running))
-            for cell, module in running[start:] + running[:start]:
-                cell.candidate.prepare(module, x)
-                cell.train_s.append(_timed(device, lambda: train_step(module, x, weights)))
-                cell.candidate.prepare(module, x)
-                cell.infer_s.append(_timed(device, lambda: inference(module, x)))
-        if memory_mode == "inprocess":
-            for cell, module in running:
-                cell.train_peak_mib, cell.infer_peak_mib, cell.memory_method = measure_peaks(
-                    module, cell.candidate, x, weights)
-        del running, x, weights
+        cells += _time_at(steps, names, known, last, config, device, dtype, memory_mode == "inprocess", log)
 
     if memory_mode == "subprocess":
         measure_in_subprocesses(cells, config, log)
@@ -169,3 +130,49 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> list[C
 
 
 __all__ = ["BenchConfig", "Cell", "run_bench", "validate_config", "DEFAULT_STEPS"]
+
+
+def _time_at(steps: int, names, known, last: dict, config: BenchConfig, device, dtype, measure_memory: bool,
+             log: Callable[[str], None]) -> list[Cell]:
+    """The cells of one T: build and warm up each neuron, then time them interleaved (inputs freed on return)."""
+    x, weights = make_inputs(steps, config.batch, config.channels, dtype, device, config.seed)
+    cells, running = [], []
+    for name in names:
+        candidate = known[name]
+        cell = Cell(candidate, steps)
+        cells.append(cell)
+        last[name], previous = cell, last.get(name)
+        cell.status = _skip_estimate(previous, steps, config) or "ok"
+        if not cell.ok:
+            continue
+        try:
+            torch.manual_seed(config.seed)
+            module = candidate.build(steps, config.channels).to(device=device, dtype=dtype)
+            cell.path = neuron_path(module, x)
+            spent = 0.0
+            for _ in range(config.warmup):
+                candidate.prepare(module, x)
+                spent = _timed(device, partial(train_step, module, x, weights))
+                candidate.prepare(module, x)
+                spent += _timed(device, partial(inference, module, x))
+        except (RuntimeError, MemoryError) as error:  # out of memory, missing kernel: report, go on
+            cell.status = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
+            continue
+        if spent * config.repeats > config.max_seconds:
+            cell.status = f"skipped: {spent * config.repeats:.0f} s > --max-seconds {config.max_seconds:g}"
+            continue
+        running.append((cell, module))
+    log(f"T={steps}: timing {len(running)} neurons x {config.repeats} repeats")
+    for repeat in range(config.repeats):
+        start = repeat % max(1, len(running))
+        for cell, module in running[start:] + running[:start]:
+            cell.candidate.prepare(module, x)
+            cell.train_s.append(_timed(device, partial(train_step, module, x, weights)))
+            cell.candidate.prepare(module, x)
+            cell.infer_s.append(_timed(device, partial(inference, module, x)))
+    if measure_memory:
+        for cell, module in running:
+            cell.train_peak_mib, cell.infer_peak_mib, cell.memory_method = measure_peaks(
+                module, cell.candidate, x, weights)
+    return cells
+
