@@ -9,12 +9,16 @@ reports each kernel's registers and stack (spills) from ``cuobjdump -res-usage``
 """
 
 import importlib.util
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+from pmsn.ops.linear_system import discretize
 
 
 # Prepended to the script of compile_for_sm90: compile_sm90(name, kernel, dtype, constexprs, **options) prints
@@ -61,3 +65,28 @@ def compile_for_sm90():
         return {name: (int(registers), int(stack))
                 for name, registers, stack in (line.split() for line in result.stdout.splitlines())}
     return run
+
+
+@pytest.fixture
+def pmsn_golden():
+    """The worked example of docs/pmsn.md §10, shared by the C++ and Triton sweep tests: n = 3, Δ = 0.1,
+    λ = −0.5 ± 5i, C = e_N, D = 0.5, one channel, L = Σ (t+1)·S[t]. ``params`` are the sweep's (abar_re, abar_im,
+    residue_re, residue_im, skip) in float64; ``input_gradient`` is dL/du for each soma gradient rule."""
+    sq = 1 / math.sqrt(2)
+    decay, input_gain, readout = discretize(
+        torch.tensor([math.log(0.1)], dtype=torch.float64), torch.full((1, 2), math.log(0.5), dtype=torch.float64),
+        torch.tensor([[-5.0, 5.0]], dtype=torch.float64), torch.tensor([[sq, sq]], dtype=torch.float64),
+        torch.tensor([[-sq, sq]], dtype=torch.float64), torch.tensor([[sq, sq]], dtype=torch.float64),
+        torch.zeros(1, 2, dtype=torch.float64))
+    residue = readout * input_gain
+    return {
+        "input": [2.0, 0.5, -1.0, 3.0, 1.5, 0.0, -0.5, 4.0, 2.5, -2.0, 1.0, 0.8],
+        "params": [decay.real, decay.imag, residue.real, residue.imag, torch.tensor([0.5], dtype=torch.float64)],
+        "spikes": [1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0],
+        "input_gradient": {
+            "elementwise": [1.60711, 1.37699, 0.397392, -0.0790311, 0.143019, -1.67798, -1.90947, -1.66882,
+                            1.15791, -0.46919, 4.03368, 5.20377],
+            "cumsum": [17.1278, 15.8395, -4.87308, 15.0557, 13.5783, -6.05326, -3.97889, 12.1775, 12.8531,
+                       -0.424748, 9.23745, 5.20377],
+        },
+    }

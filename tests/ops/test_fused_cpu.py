@@ -126,30 +126,14 @@ def test_spatial_dims_and_noncontiguous_input():
         assert_relative(grad, ref_grad, 1e-9, name)
 
 
-def golden_parameters():
-    """docs/pmsn.md §10: n = 3, Δ = 0.1, λ = −0.5 ± 5i, C = e_N, D = 0.5, one channel."""
-    sq = 1 / math.sqrt(2)
-    decay, input_gain, readout = discretize(
-        torch.tensor([math.log(0.1)], dtype=torch.float64), torch.full((1, 2), math.log(0.5), dtype=torch.float64),
-        torch.tensor([[-5.0, 5.0]], dtype=torch.float64), torch.tensor([[sq, sq]], dtype=torch.float64),
-        torch.tensor([[-sq, sq]], dtype=torch.float64), torch.tensor([[sq, sq]], dtype=torch.float64),
-        torch.zeros(1, 2, dtype=torch.float64))
-    residue = readout * input_gain
-    return [decay.real, decay.imag, residue.real, residue.imag, torch.tensor([0.5], dtype=torch.float64)]
-
-
-@pytest.mark.parametrize("soma_grad,expected", [
-    ("elementwise", [1.60711, 1.37699, 0.397392, -0.0790311, 0.143019, -1.67798, -1.90947, -1.66882, 1.15791,
-                     -0.46919, 4.03368, 5.20377]),
-    ("cumsum", [17.1278, 15.8395, -4.87308, 15.0557, 13.5783, -6.05326, -3.97889, 12.1775, 12.8531, -0.424748,
-                9.23745, 5.20377]),
-])
-def test_golden_example(soma_grad, expected):
-    u = torch.tensor([2.0, 0.5, -1.0, 3.0, 1.5, 0.0, -0.5, 4.0, 2.5, -2.0, 1.0, 0.8], dtype=torch.float64)
+@pytest.mark.parametrize("soma_grad", ["elementwise", "cumsum"])
+def test_golden_example(soma_grad, pmsn_golden):
+    u = torch.tensor(pmsn_golden["input"], dtype=torch.float64)
     weight = torch.arange(1, 13, dtype=torch.float64).reshape(12, 1, 1, 1)  # L = Σ (t+1)·S[t]
-    spikes, grads = run(pmsn_fused, [u.reshape(12, 1, 1, 1), *golden_parameters()], weight, soma_grad=soma_grad)
-    assert spikes.flatten().tolist() == [1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0]
-    torch.testing.assert_close(grads[0].flatten(), torch.tensor(expected, dtype=torch.float64), rtol=2e-5, atol=2e-6)
+    spikes, grads = run(pmsn_fused, [u.reshape(12, 1, 1, 1), *pmsn_golden["params"]], weight, soma_grad=soma_grad)
+    assert spikes.flatten().tolist() == pmsn_golden["spikes"]
+    expected = torch.tensor(pmsn_golden["input_gradient"][soma_grad], dtype=torch.float64)
+    torch.testing.assert_close(grads[0].flatten(), expected, rtol=2e-5, atol=2e-6)
 
 
 def linear_current(u, abar_re, abar_im, residue_re, residue_im, skip):

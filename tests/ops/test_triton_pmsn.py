@@ -9,14 +9,12 @@ with a partial last tile are all exercised.
 
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
 
 from pmsn.neurons.pmsn import PMSN
 from pmsn.ops import triton_common
-from pmsn.ops.linear_system import discretize
 from pmsn.surrogate import Triangle
 
 pytest.importorskip("triton")
@@ -113,35 +111,16 @@ def test_threshold_scale_and_width():
     assert 0 < spikes.mean() < 1
 
 
-def golden_parameters():
-    """docs/pmsn.md §10: n = 3, Δ = 0.1, λ = −0.5 ± 5i, C = e_N, D = 0.5, one channel."""
-    sq = 1 / math.sqrt(2)
-    decay, input_gain, readout = discretize(
-        torch.tensor([math.log(0.1)], dtype=torch.float64), torch.full((1, 2), math.log(0.5), dtype=torch.float64),
-        torch.tensor([[-5.0, 5.0]], dtype=torch.float64), torch.tensor([[sq, sq]], dtype=torch.float64),
-        torch.tensor([[-sq, sq]], dtype=torch.float64), torch.tensor([[sq, sq]], dtype=torch.float64),
-        torch.zeros(1, 2, dtype=torch.float64))
-    residue = readout * input_gain
-    params = [decay.real, decay.imag, residue.real, residue.imag, torch.tensor([0.5], dtype=torch.float64)]
-    return [p.to(DEVICE) for p in params]
-
-
-@pytest.mark.parametrize("soma_grad,expected", [
-    ("elementwise", [1.60711, 1.37699, 0.397392, -0.0790311, 0.143019, -1.67798, -1.90947, -1.66882, 1.15791,
-                     -0.46919, 4.03368, 5.20377]),
-    ("cumsum", [17.1278, 15.8395, -4.87308, 15.0557, 13.5783, -6.05326, -3.97889, 12.1775, 12.8531, -0.424748,
-                9.23745, 5.20377]),
-])
-def test_golden_example(soma_grad, expected):
-    """The worked example of docs/pmsn.md §10 (the numbers of tests/ops/test_fused_cpu.py)."""
-    u = torch.tensor([2.0, 0.5, -1.0, 3.0, 1.5, 0.0, -0.5, 4.0, 2.5, -2.0, 1.0, 0.8], dtype=torch.float64,
-                     device=DEVICE).reshape(12, 1, 1, 1).requires_grad_(True)
+@pytest.mark.parametrize("soma_grad", ["elementwise", "cumsum"])
+def test_golden_example(soma_grad, pmsn_golden):
+    """The worked example of docs/pmsn.md §10 (shared with tests/ops/test_fused_cpu.py through conftest)."""
+    u = torch.tensor(pmsn_golden["input"], dtype=torch.float64, device=DEVICE).reshape(12, 1, 1, 1).requires_grad_(True)
     weight = torch.arange(1, 13, dtype=torch.float64, device=DEVICE).reshape(12, 1, 1, 1)  # L = Σ (t+1)·S[t]
-    spikes = triton_pmsn.pmsn_triton(u, *golden_parameters(), soma_grad=soma_grad)
+    spikes = triton_pmsn.pmsn_triton(u, *(p.to(DEVICE) for p in pmsn_golden["params"]), soma_grad=soma_grad)
     (spikes * weight).sum().backward()
-    assert spikes.flatten().tolist() == [1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0]
-    torch.testing.assert_close(u.grad.flatten().cpu(), torch.tensor(expected, dtype=torch.float64), rtol=2e-5,
-                               atol=2e-6)
+    assert spikes.flatten().tolist() == pmsn_golden["spikes"]
+    expected = torch.tensor(pmsn_golden["input_gradient"][soma_grad], dtype=torch.float64)
+    torch.testing.assert_close(u.grad.flatten().cpu(), expected, rtol=2e-5, atol=2e-6)
 
 
 def test_strict_threshold():
