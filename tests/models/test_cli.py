@@ -29,5 +29,19 @@ def test_count_with_neuron_and_options(capsys):
 def test_bad_option_and_model_are_reported():
     with pytest.raises(SystemExit):
         run_cli(["models", "pmsn_shd", "--option", "width"])
-    with pytest.raises(SystemExit, match="unknown model"):
+    with pytest.raises(ValueError, match="unknown model"):
         run_cli(["models", "vgg"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["models", "vgg"], "pmsn models: error: unknown model 'vgg'; expected one of"),
+    (["models", "--neuron", "lif"], "pmsn models: error: --neuron/--option need a model name"),
+    (["models", "pmsn_shd", "--option", "widht=3"], "pmsn models: error: model 'pmsn_shd' does not take option(s) "
+                                                    "['widht']"),
+])
+def test_bad_input_is_one_line(argv, message, capsys):
+    from pmsn.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1, err

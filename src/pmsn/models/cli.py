@@ -54,11 +54,14 @@ def _print_table(header: list[str], rows: list[list[str]], markdown: bool) -> No
 
 def run(args: argparse.Namespace) -> int:
     if args.name is not None and args.name not in MODELS:
-        raise SystemExit(f"pmsn models: unknown model {args.name!r}; expected one of {sorted(MODELS)}")
+        raise ValueError(f"unknown model {args.name!r}; expected one of {sorted(MODELS)}")
     if args.neuron is not None or args.option:
         if args.name is None:
-            raise SystemExit("pmsn models: --neuron/--option need a model name")
-        model = build_model(args.name, neuron=args.neuron, **dict(args.option))
+            raise ValueError("--neuron/--option need a model name")
+        try:
+            model = build_model(args.name, neuron=args.neuron, **dict(args.option))
+        except TypeError as error:  # an option the builder does not take: a usage error, one line
+            raise ValueError(str(error)) from None
         print(f"{args.name} ({args.neuron or MODELS[args.name].neuron}): {count_parameters(model):,} parameters")
         return 0
     names = [args.name] if args.name else list(MODELS)
