@@ -23,6 +23,7 @@ _COMMANDS = (
     "pmsn.bench.cli",
     "pmsn.plot.cli",
     "pmsn.experiments.cli",
+    "pmsn.export.cli",
     "pmsn.ops.cli",
 )
 
