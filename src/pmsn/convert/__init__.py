@@ -1,0 +1,1 @@
+"""Weight import from other spiking-network libraries (docs/convert.md)."""
