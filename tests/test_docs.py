@@ -1,7 +1,7 @@
 """Source comments cite only the documentation shipped in docs/, and every such citation resolves.
 
 A citation names a file and a numbered section, ``docs/pmsn.md §5.3`` (see docs/README.md, "How to cite a
-section"). The checks, over every text file under src/, tests/, benchmarks/ and configs/ (this file excluded):
+section"). The checks, over every text file under src/, tests/, benchmarks/, configs/ and tutorials/ (this file excluded):
 
 * no citation of the unshipped design spec: "spec neurons", "spec experiments", "spec §3.1", a bare
   "neurons.md" / "experiments.md" / "kernels.md" (without ``docs/``), "paper 000/001/002", "P-TC"-style names;
@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-SCANNED = ("src", "tests", "benchmarks", "configs")
+SCANNED = ("src", "tests", "benchmarks", "configs", "tutorials")
 SKIPPED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "build"}
 THIS_FILE = Path(__file__).resolve()
 
