@@ -1,8 +1,10 @@
-"""``pmsn plot dynamics``: PMSN compartment dynamics next to LIF / TC-LIF, impulse responses and eigenvalues."""
+"""``pmsn plot dynamics`` (PMSN compartment dynamics next to LIF / TC-LIF, impulse responses, eigenvalues) and
+``pmsn plot curves`` (learning curves of several runs: overlays, mean ± std over seeds, moving average)."""
 
 from __future__ import annotations
 
 from pmsn.arguments import non_negative_int, positive_float, positive_int
+from pmsn.plot.curves import METRICS
 from pmsn.plot.dynamics import INPUTS
 
 
@@ -22,8 +24,17 @@ def _dynamics(args) -> int:
     return 0
 
 
+def _curves(args) -> int:
+    from pmsn.plot.curves import plot_curves
+
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    for path in plot_curves(args.runs, args.out, args.metric, args.smooth, formats, args.title):
+        print(f"wrote {path}")
+    return 0
+
+
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("plot", help="figures: PMSN dynamics (paper Fig. 4/7)")
+    parser = subparsers.add_parser("plot", help="figures: PMSN dynamics (paper Fig. 4/7), learning curves")
     figures = parser.add_subparsers(dest="figure", metavar="FIGURE")
     dynamics = figures.add_parser(
         "dynamics", help="PMSN hidden compartments, soma, spikes vs LIF/TC-LIF; impulse responses; eigenvalues",
@@ -49,4 +60,19 @@ def register(subparsers) -> None:
     dynamics.add_argument("--formats", default="png,svg", help="comma-separated: png, svg, pdf")
     dynamics.add_argument("--out", default="figures", metavar="DIR", help="output folder (default figures/)")
     dynamics.set_defaults(func=_dynamics)
+
+    curves = figures.add_parser(
+        "curves", help="learning curves of runs: overlays, mean ± std over seeds, moving average",
+        description="Plot a metric per epoch for run folders of `pmsn train`. Runs whose configs differ only in "
+                    "the seed are one group (mean line, ±1 std band); groups are labelled by the settings that "
+                    "differ. PSN Fig. 4a: --smooth 8; TC-LIF Fig. 4: several seeds per neuron.")
+    curves.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (metrics.csv + config.yaml)")
+    curves.add_argument("--metric", default="test_acc", choices=METRICS, help="column of metrics.csv (default test_acc)")
+    curves.add_argument("--smooth", type=positive_int, default=1, metavar="EPOCHS",
+                        help="trailing moving-average window in epochs (default 1: none)")
+    curves.add_argument("--title", help="figure title (default: the metric)")
+    curves.add_argument("--formats", default="png,svg", help="comma-separated: png, svg, pdf")
+    curves.add_argument("--out", default="figures/curves", metavar="STEM",
+                        help="output path without extension (default figures/curves)")
+    curves.set_defaults(func=_curves)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
