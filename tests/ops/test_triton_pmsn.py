@@ -44,7 +44,7 @@ def make_neuron(channels, compartments, dtype=torch.float64, seed=0, **kwargs):
 
 def triton_path(neuron: PMSN, x: torch.Tensor) -> torch.Tensor:
     """The neuron's own sweep dispatch with the Triton kernel (what ``path="triton"`` runs on CUDA)."""
-    return neuron._fused(x, "triton")
+    return neuron._fused(x, "triton_columns")
 
 
 def spikes_and_grads(function, neuron, x, weight):
@@ -196,16 +196,16 @@ def test_bad_input():
 
 
 def test_kernels_compile_for_sm90_without_spills(compile_for_sm90):
-    """The kernels the interpreter runs also compile for an H100, with the launch geometry of ``_geometry`` (the
+    """The kernels the interpreter runs also compile for an H100, with the launch geometry of ``geometry`` (the
     widest tiles), and keep their state in registers up to N = 16 modes (≤ 64 bytes of stack: ptxas may park a value
-    or two there; the spilling geometries measured before ``_geometry`` bounded the block size used 400+)."""
+    or two there; the spilling geometries measured before ``geometry`` bounded the block size used 400+)."""
     usage = compile_for_sm90('''
 import torch
 from pmsn.ops import triton_pmsn
 for dtype in (torch.float32, torch.float64):
     name = str(dtype)[-7:].replace("float", "fp")
     for modes in (1, 8, 16):
-        _, launch = triton_pmsn._geometry(torch.empty(1, 10**5, dtype=dtype), modes)
+        _, launch = triton_pmsn.geometry(torch.empty(1, 10**5, dtype=dtype), modes)
         constants = {key: launch.pop(key) for key in ("BLOCK", "TILE", "MODES")}
         compile_sm90(f"forward-{name}-N{modes}", triton_pmsn._forward_kernel, name,
                      dict(STRICT=False, SAVE=True, **constants), **launch)

@@ -32,6 +32,7 @@ class Candidate:
     build: Callable[[int, int], nn.Module]
     time_power: int = 1  # 2 for the dense T×T time mixing of the PSN family
     reset: Callable[[nn.Module], None] | None = None  # stateful modules are reset before every call
+    by_default: bool = True  # part of `pmsn bench speed` without --neurons (the slow serial loop is not)
 
     def prepare(self, module: nn.Module, x: torch.Tensor) -> None:
         """Before every call: reset the neuron's state (if it keeps one) and clear the gradients."""
@@ -55,6 +56,17 @@ def _pmsn_factory(name: str, **kwargs) -> Callable[[int, int], nn.Module]:
     return lambda steps, channels: build_neuron(name, channels, T=steps, **kwargs)
 
 
+class SerialLoop(nn.Module):
+    """A neuron run by its serial definition, the loop of ``step`` (PMSN paper Fig. 5's "serial MSN")."""
+
+    def __init__(self, neuron: nn.Module):
+        super().__init__()
+        self.neuron = neuron
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.neuron.serial(x)
+
+
 def candidates() -> dict[str, Candidate]:
     """Every neuron the bench knows, by CLI name (SpikingJelly ones only when it is importable)."""
     table = [
@@ -67,9 +79,12 @@ def candidates() -> dict[str, Candidate]:
                   time_power=2),
         Candidate("sliding_psn", "sliding PSN k=32", "pmsn", _pmsn_factory("sliding_psn", order=32), time_power=2),
         Candidate("pmsn", "PMSN n=5", "pmsn", _pmsn_factory("pmsn", compartments=5)),
+        Candidate("pmsn_serial", "PMSN n=5 serial (step loop)", "pmsn",
+                  lambda steps, channels: SerialLoop(build_neuron("pmsn", channels, compartments=5)),
+                  by_default=False),
     ]
-    for path in PMSN_PATHS:  # forced paths; "fused" is the CPU default, "triton" runs on CUDA only
-        if path != "fused" and (path != "triton" or torch.cuda.is_available()):
+    for path in PMSN_PATHS:  # forced paths; "fused" is the CPU default, "triton*" run on CUDA only
+        if path != "fused" and (not path.startswith("triton") or torch.cuda.is_available()):
             table.append(Candidate(f"pmsn_{path}", f"PMSN n=5 {path}", "pmsn",
                                    _pmsn_factory("pmsn", compartments=5, path=path)))
     sj, _ = spikingjelly_status()
@@ -113,5 +128,5 @@ def inference(module: nn.Module, x: torch.Tensor) -> None:
         module(x)
 
 
-__all__ = ["Candidate", "candidates", "spikingjelly_status", "neuron_path", "make_inputs", "train_step", "inference",
+__all__ = ["Candidate", "SerialLoop", "candidates", "spikingjelly_status", "neuron_path", "make_inputs", "train_step", "inference",
            "DTYPES", "SPIKINGJELLY_HINT"]

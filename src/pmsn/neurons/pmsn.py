@@ -33,12 +33,13 @@ from pmsn.ops.linear_system import causal_conv_fft, convolution_kernel, coupling
 from pmsn.ops.scan import causal_conv_chunked
 from pmsn.ops.soma import SOMA_GRADS, parallel_soma
 from pmsn.ops.fused_cpu import fused_available, pmsn_fused
-from pmsn.ops.triton_common import triton_installed
+from pmsn.ops.triton_common import choose_pmsn_triton_variant, processor_count, triton_installed
 from pmsn.surrogate import Triangle, spike
 
 log = logging.getLogger(__name__)
 
-PATHS = ("fft", "chunked", "fused", "triton")
+PATHS = ("fft", "chunked", "fused", "triton", "triton_columns", "triton_chunks")
+SWEEP_DEVICES = {"fused": "cpu", "triton": "cuda", "triton_columns": "cuda", "triton_chunks": "cuda"}
 SHORT_T = 256  # on GPU, sequences shorter than this use the chunked scan, longer ones the FFT
 
 # Per-task presets of the official code (docs/pmsn.md §8): coupling c, dt range, C vector, D init, κ.
@@ -48,6 +49,12 @@ PRESETS = {
     "shd": dict(coupling=5.0, dt_min=1e-3, dt_max=1e-1, output_init="ones", skip_init="normal", scale=1.0),
     "imagenet": dict(coupling=0.25, dt_min=0.2, dt_max=1.0, output_init="last", skip_init="uniform", scale=1.0),
 }
+
+
+def _triton_variant(x: torch.Tensor) -> str:
+    """``"triton_columns"`` or ``"triton_chunks"`` for ``x`` [T, B, C, *spatial] (docs/kernels.md §11.2)."""
+    columns = math.prod(x.shape[1:])
+    return "triton_" + choose_pmsn_triton_variant(x.shape[0], columns, processor_count(x.device))
 
 
 class PMSNState(NamedTuple):
@@ -73,9 +80,10 @@ class PMSN(Neuron):
         surrogate: of the spike (default triangle, width 1). strict: fire on v > θ instead of v ≥ θ.
         soma_grad: ``"elementwise"`` (paper = code) or ``"cumsum"`` (gradient through the integrator),
             docs/pmsn.md §6.
-        path: force ``"fft"``, ``"chunked"``, ``"fused"`` (CPU C++ sweep) or ``"triton"`` (CUDA sweep); ``None``
-            picks: CPU → fused (if it builds, else chunked), CUDA → triton (if triton imports, else chunked below
-            T = 256, FFT above); the choice is logged at debug level.
+        path: force ``"fft"``, ``"chunked"``, ``"fused"`` (CPU C++ sweep) or ``"triton"`` (CUDA sweep, its
+            variant chosen by shape: ``"triton_columns"`` or ``"triton_chunks"``, which force one; docs/kernels.md
+            §11.2); ``None`` picks: CPU → fused (if it builds, else chunked), CUDA → triton (if triton imports, else
+            chunked below T = 256, FFT above); the choice is logged at debug level.
         chunk: steps per chunk of the float32 cumulative-sum soma (remainder carried) and of the chunked scan.
     """
 
@@ -157,20 +165,20 @@ class PMSN(Neuron):
         return x
 
     def chosen_path(self, x: torch.Tensor, return_states: bool = False) -> str:
-        """The path (``fft``, ``chunked``, ``fused`` or ``triton``) the parallel call takes for ``x``."""
-        sweep_device = {"fused": "cpu", "triton": "cuda"}
+        """The path (``fft``, ``chunked``, ``fused``, ``triton_columns`` or ``triton_chunks``) the parallel call
+        takes for ``x``."""
         if self.path is not None:
-            wanted = sweep_device.get(self.path)
+            wanted = SWEEP_DEVICES.get(self.path)
             if wanted is not None and (x.device.type != wanted or return_states or not self.fusable):
                 raise ValueError(f"PMSN path={self.path!r} runs on {wanted} tensors, the paper's soma (not "
                                  f"{type(self).__name__}), return_states=False; got device={x.device.type}, "
                                  f"return_states={return_states}")
-            return self.path
+            return _triton_variant(x) if self.path == "triton" else self.path
         sweep_ok = not return_states and self.fusable and isinstance(self.surrogate, Triangle)
         if x.device.type == "cpu":
             return "fused" if sweep_ok and fused_available() else "chunked"
         if x.is_cuda and sweep_ok and triton_installed():
-            return "triton"
+            return _triton_variant(x)
         return "chunked" if x.shape[0] < SHORT_T else "fft"
 
     # parallel path -------------------------------------------------------------------------------------------
@@ -184,7 +192,7 @@ class PMSN(Neuron):
         path = self.chosen_path(x, return_states)
         if not torch.compiler.is_compiling():  # a logging call would break a torch.compile graph
             log.debug("PMSN forward: path=%s, T=%d, shape=%s, dtype=%s", path, x.shape[0], tuple(x.shape), dtype)
-        if path in ("fused", "triton"):
+        if path in SWEEP_DEVICES:
             return self._fused(u, path).to(x.dtype)
         steps, spatial = u.shape[0], u.dim() - 3
         decay, input_gain, readout = self.modal_system(dtype)
@@ -201,8 +209,10 @@ class PMSN(Neuron):
 
     def _fused(self, u: torch.Tensor, path: str = "fused") -> torch.Tensor:
         """Hidden system and soma in one sweep over time: C++ on CPU, Triton on CUDA (docs/pmsn.md §4.3)."""
-        if path == "triton":
+        if path == "triton_columns":
             from pmsn.ops.triton_pmsn import pmsn_triton as sweep  # optional: imports triton
+        elif path == "triton_chunks":
+            from pmsn.ops.triton_pmsn_chunked import pmsn_triton_chunked as sweep
         else:
             sweep = pmsn_fused
         decay, input_gain, readout = self.modal_system(u.dtype)

@@ -21,12 +21,20 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import logging
 import math
 
 import torch
 
-BLOCK = 64  # checkpoint interval (steps); backward recomputes one block of a tile at a time
+log = logging.getLogger(__name__)
+
+BLOCK = 64  # checkpoint interval (steps); backward recomputes one block of a tile at a time; the time chunk
 TILES = (128, 64, 32, 16)  # tile widths (columns per program) tried, widest first
+# choose_pmsn_triton_variant (docs/kernels.md §11.2), rules of thumb not measured on hardware: the chunked sweep
+# runs when the column sweep leaves the GPU under-occupied (< 2 programs of 16 columns per SM) and T has enough
+# chunks (>= 8) to pay for its 3 forward and 2 backward passes over the data
+CHUNKS_BELOW_PROGRAMS_PER_SM = 2
+CHUNKS_MIN_BLOCKS = 8
 
 
 @functools.cache
@@ -64,15 +72,40 @@ def columns_view(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(t.shape[0], math.prod(t.shape[1:])).contiguous()
 
 
+def processor_count(device: torch.device) -> int:
+    """Streaming multiprocessors of ``device``'s GPU; 1 elsewhere (the interpreter runs one program at a time)."""
+    return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
+
+
 def tile_width(columns: int, device: torch.device, widest: int = TILES[0]) -> int:
     """Columns per program: the widest of ``TILES`` up to ``widest`` that still gives two programs per streaming
     multiprocessor (so that small layers still fill the GPU), else the narrowest. Under the interpreter ("one SM")
     this gives several programs for test-sized inputs. Not tuned on hardware yet."""
-    processors = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
+    processors = processor_count(device)
     for tile in TILES:
         if tile <= widest and -(-columns // tile) >= 2 * processors:
             return tile
     return TILES[-1]
+
+
+def choose_pmsn_triton_variant(steps: int, columns: int, processors: int) -> str:
+    """The PMSN Triton sweep for ``steps`` = T and ``columns`` = B·C·spatial on a GPU with ``processors`` SMs
+    (docs/kernels.md §11.2): ``"chunks"`` (parallel over time chunks, ``pmsn.ops.triton_pmsn_chunked``) when the
+    column sweep would put fewer than ``CHUNKS_BELOW_PROGRAMS_PER_SM`` programs of the narrowest tile on each SM
+    and T spans at least ``CHUNKS_MIN_BLOCKS`` checkpoint blocks; else ``"columns"`` (``pmsn.ops.triton_pmsn``).
+    The first choice for each shape is logged at info level (``pmsn.ops.triton_common``)."""
+    narrow_programs = -(-columns // TILES[-1])
+    few_columns = narrow_programs < CHUNKS_BELOW_PROGRAMS_PER_SM * processors
+    variant = "chunks" if few_columns and steps >= CHUNKS_MIN_BLOCKS * BLOCK else "columns"
+    if not torch.compiler.is_compiling():  # a logging call would break a torch.compile graph
+        _log_choice(steps, columns, processors, variant)
+    return variant
+
+
+@functools.lru_cache(maxsize=1024)
+def _log_choice(steps: int, columns: int, processors: int, variant: str) -> None:
+    log.info("PMSN Triton sweep: %s variant for T=%d, B·C·spatial=%d columns, %d SMs", variant, steps, columns,
+             processors)
 
 
 def warps(values: int, per_thread: int = 1) -> int:
