@@ -1,0 +1,142 @@
+"""NIR graph → pmsn network: ``load(path_or_graph, dt=None)`` (docs/nir.md §4).
+
+The graph must be one chain from its ``Input`` to its ``Output``; each node becomes one or two pmsn layers of a
+``SpikingSequential`` that takes ``[T, B, *input_shape]`` and returns the per-step outputs. The neurons are stepped
+as a forward-Euler simulation of NIR's ODEs with step ``dt`` (docs/nir.md §3.3).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nir
+import numpy as np
+import torch
+from torch import nn
+
+from pmsn.neurons.base import check_real
+from pmsn.nir.network import Scale, SpikingSequential
+from pmsn.nir.neurons import neuron_from_nir
+
+_NEURON_NODES = (nir.LIF,)
+
+
+def load(source: str | Path | nir.NIRGraph, dt: float | None = None) -> SpikingSequential:
+    """The pmsn network of a NIR file or graph. ``dt`` (seconds per step) defaults to the graph's ``metadata["dt"]``
+    (pmsn writes it); a graph with neurons and no stored ``dt`` needs it."""
+    graph = _read(source) if isinstance(source, (str, Path)) else source
+    if not isinstance(graph, nir.NIRGraph):
+        raise TypeError(f"pmsn.nir.load expects a NIR file path or a nir.NIRGraph, got {type(source).__name__}")
+    chain = _chain(graph)
+    if any(isinstance(node, _NEURON_NODES) for _, node in chain):
+        dt = _step(graph, dt)
+    layers = [layer for name, node in chain for layer in _layers(name, node, dt)]
+    reduction = str(graph.metadata.get("time_reduction", "") or "") if isinstance(graph.metadata, dict) else ""
+    return SpikingSequential(*layers, time_reduction=reduction or None)
+
+
+def _read(path: str | Path) -> nir.NIRGraph:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no NIR file at {path}")
+    try:
+        return nir.read(path)
+    except (OSError, KeyError, ValueError, TypeError, AssertionError) as error:
+        raise ValueError(f"{path} is not a readable NIR graph (HDF5 written by nir.write): "
+                         f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from None
+
+
+def _step(graph: nir.NIRGraph, dt: float | None) -> float:
+    stored = graph.metadata.get("dt") if isinstance(graph.metadata, dict) else None
+    if dt is None and stored is None:
+        raise ValueError("the NIR graph stores no dt (metadata['dt']) and none was given: pass dt=, the time step "
+                         "the graph's ODEs are simulated with")
+    return check_real("pmsn.nir.load", "dt", float(stored) if dt is None else dt, "> 0")
+
+
+def _chain(graph: nir.NIRGraph) -> list[tuple[str, nir.NIRNode]]:
+    """The nodes between the graph's one Input and one Output, in order; anything but a single path is refused."""
+    inputs, outputs = list(graph.inputs), list(graph.outputs)
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError(f"pmsn imports NIR graphs with one Input and one Output, got inputs {inputs} and outputs "
+                         f"{outputs}")
+    following: dict[str, str] = {}
+    for source, target in graph.edges:
+        if source in following or target not in graph.nodes or source not in graph.nodes:
+            raise ValueError(f"pmsn imports NIR graphs that are one chain of nodes; edge ({source!r}, {target!r}) "
+                             "branches or names an unknown node")
+        following[source] = target
+    names, current = [], following.get(inputs[0])
+    while current is not None and current != outputs[0]:
+        if current in names or current == inputs[0]:
+            raise ValueError(f"pmsn imports NIR graphs without cycles; node {current!r} is reached twice")
+        names.append(current)
+        current = following.get(current)
+    if current is None or len(names) + 2 != len(graph.nodes):
+        raise ValueError(f"pmsn imports NIR graphs that are one chain from {inputs[0]!r} to {outputs[0]!r}; "
+                         f"the chain has {len(names)} of the {len(graph.nodes) - 2} other nodes")
+    return [(name, graph.nodes[name]) for name in names]
+
+
+def _tensor(array) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(array, dtype=np.float64), dtype=torch.float32)
+
+
+def _pair(name: str, node, field: str) -> tuple[int, int]:
+    values = np.asarray(getattr(node, field)).reshape(-1)
+    if values.size not in (1, 2):
+        raise ValueError(f"NIR node {name!r} ({type(node).__name__}): {field} must hold 1 or 2 ints, got {values}")
+    return tuple(int(v) for v in np.broadcast_to(values, (2,)))
+
+
+def _layers(name: str, node: nir.NIRNode, dt: float | None) -> list[nn.Module]:
+    """The pmsn layers computing ``node`` at one time step (docs/nir.md §4)."""
+    if isinstance(node, _NEURON_NODES):
+        return neuron_from_nir(name, node, dt)
+    if isinstance(node, (nir.Affine, nir.Linear)):
+        weight = _tensor(node.weight)
+        if weight.dim() != 2:
+            raise ValueError(f"NIR node {name!r} ({type(node).__name__}): pmsn imports 2-D weights, got shape "
+                             f"{tuple(weight.shape)}")
+        bias = isinstance(node, nir.Affine)
+        layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias)
+        with torch.no_grad():
+            layer.weight.copy_(weight)
+            if bias:
+                layer.bias.copy_(_tensor(node.bias).reshape(-1))
+        return [layer]
+    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
+        return [_conv(name, node)]
+    if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
+        divisor = 1 if isinstance(node, nir.SumPool2d) else None  # a sum is an average without the division
+        return [nn.AvgPool2d(_pair(name, node, "kernel_size"), _pair(name, node, "stride"),
+                             _pair(name, node, "padding"), divisor_override=divisor)]
+    if isinstance(node, nir.Flatten):
+        start, end = (int(d) if int(d) < 0 else int(d) + 1 for d in (node.start_dim, node.end_dim))  # + batch dim
+        return [nn.Flatten(start, end)]
+    if isinstance(node, nir.Scale):
+        return [Scale(_tensor(node.scale))]
+    raise ValueError(f"NIR node {name!r} ({type(node).__name__}) has no pmsn import; supported: Affine, Linear, "
+                     "Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten, Scale, LIF (docs/nir.md §4)")
+
+
+def _conv(name: str, node) -> nn.Module:
+    weight = _tensor(node.weight)
+    one_d = isinstance(node, nir.Conv1d)
+    if weight.dim() != (3 if one_d else 4):
+        raise ValueError(f"NIR node {name!r} ({type(node).__name__}): weight of shape {tuple(weight.shape)} is not "
+                         f"[C_out, C_in, {'N' if one_d else 'N_x, N_y'}]")
+    padding = node.padding
+    if isinstance(padding, bytes):
+        padding = padding.decode()
+    if not isinstance(padding, str):
+        padding = _pair(name, node, "padding")[:1 if one_d else 2]
+    layer_type = nn.Conv1d if one_d else nn.Conv2d
+    size = 1 if one_d else 2
+    layer = layer_type(weight.shape[1] * int(node.groups), weight.shape[0], tuple(weight.shape[2:]),
+                       stride=_pair(name, node, "stride")[:size], padding=padding,
+                       dilation=_pair(name, node, "dilation")[:size], groups=int(node.groups))
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        layer.bias.copy_(_tensor(node.bias).reshape(-1))
+    return layer

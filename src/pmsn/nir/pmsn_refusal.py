@@ -1,0 +1,67 @@
+"""Why a PMSN layer is not exported to NIR, and how far the closest NIR encoding is from it (docs/nir.md §6).
+
+The hidden compartments are a linear system, which NIR expresses exactly (an integrator with affine feedback over
+2(n − 1) real states). The soma, v[t] = r[t−1] + ReLU(κ·Y[t]), S[t] = [v ≥ θ], r[t] = v mod θ (docs/pmsn.md §5.2),
+is not: NIR has no ReLU, and its neurons reset to a fixed v_reset. The closest NIR encoding integrates κ·Y and
+subtracts θ one step after each spike (an integrator, a threshold and a feedback edge), which is PMSN eq. 11 —
+``SoftResetPMSN``. ``encoding_agreement`` measures how often its spikes equal PMSN's.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from pmsn.neurons import PMSN, SoftResetPMSN
+
+# encoding_agreement on the shipped network and its 1,000 test digits (docs/nir.md §6.2)
+MEASURED = ("on the shipped S-MNIST network 7-14 % of the spikes of each layer differ and 87 % of the test digits "
+            "change class")
+
+
+def pmsn_refusal(name: str) -> str:
+    """The one-line error for exporting the PMSN layer ``name``."""
+    return (f"layer {name!r} (PMSN) cannot be exported to NIR: its hidden compartments map onto NIR exactly, but its "
+            f"soma (ReLU clamp of the input, at most one spike per step, keep the remainder v mod θ) has no NIR "
+            f"primitive; the closest NIR encoding (integrate κ·Y, subtract θ after a spike, PMSN eq. 11) computes "
+            f"other spikes ({MEASURED}), so pmsn refuses instead of exporting them (docs/nir.md §6)")
+
+
+def nir_encodable_twin(neuron: PMSN) -> SoftResetPMSN:
+    """The same neuron (same parameters) with the soma the closest NIR encoding computes (PMSN eq. 11)."""
+    twin = SoftResetPMSN(neuron.channels, neuron.compartments, threshold=neuron.threshold, scale=neuron.scale,
+                         surrogate=neuron.surrogate, strict=neuron.strict)
+    twin.load_state_dict(neuron.state_dict())
+    return twin
+
+
+@torch.no_grad()
+def encoding_agreement(model: nn.Module, inputs: torch.Tensor) -> dict[str, float]:
+    """How close the NIR encoding of every PMSN layer of ``model`` (in eval mode) comes, on batch-first ``inputs``:
+
+    * ``layer <name>``: fraction of spikes (all steps, samples, channels) equal to PMSN's when the twin gets the
+      PMSN layer's own input;
+    * ``predictions``: fraction of samples whose predicted class is unchanged when every PMSN layer is replaced.
+    """
+    model = model.eval()
+    neurons = {name: module for name, module in model.named_modules() if type(module) is PMSN}
+    if not neurons:
+        raise ValueError(f"{type(model).__name__} has no PMSN layer to compare")
+    layer_inputs = {}
+    hooks = [module.register_forward_hook(lambda module, args, out, name=name: layer_inputs.__setitem__(name, args[0]))
+             for name, module in neurons.items()]
+    try:
+        reference = model(inputs).argmax(-1)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    result = {f"layer {name}": (nir_encodable_twin(module)(layer_inputs[name]) == module(layer_inputs[name]))
+              .double().mean().item() for name, module in neurons.items()}
+    encoded = copy.deepcopy(model)
+    for name in neurons:
+        parent, _, child = name.rpartition(".")
+        setattr(encoded.get_submodule(parent) if parent else encoded, child, nir_encodable_twin(neurons[name]))
+    result["predictions"] = (encoded(inputs).argmax(-1) == reference).double().mean().item()
+    return result
