@@ -119,7 +119,7 @@ def _carry_kernel(abar_re_ptr, abar_im_ptr, residue_re_ptr, residue_im_ptr, skip
         for c in range(1, chunks):
             pointer = carries_ptr + tl.cast(c, tl.int64) * (2 * modes + 1) * columns + 2 * modes * columns + column
             remainder += tl.load(pointer, mask=inside, other=0.0)
-            remainder = remainder - threshold * tl.floor(remainder / threshold)  # as the sweep's step (§5.2)
+            remainder = remainder - threshold * tl.floor(remainder / threshold)  # as the sweep's step (docs/pmsn.md §5.2)
             tl.store(pointer, remainder, mask=inside)
     else:
         # power = Ā^L, slope = L·Ā^(L−1): the zero-input response of (x̂ or ν) and ζ over one chunk
