@@ -9,7 +9,7 @@ SOURCE = Path(pmsn.__file__).parent
 LAYER = {"io": 0, "surrogate": 0, "arguments": 0, "tables": 0, "papers": 0, "ops": 1, "neurons": 2, "models": 3,
          "data": 3, "train": 4, "bench": 5, "plot": 5, "experiments": 5,
          "export": 5, "nir": 5, "convert": 5, "cli": 6, "__main__": 6, "demo": 6}
-SIDEWAYS = {("tables", "io"), ("experiments", "bench"), ("experiments", "plot"), ("export", "nir"),
+SIDEWAYS = {("tables", "io"), ("experiments", "bench"), ("experiments", "plot"), ("bench", "plot"), ("export", "nir"),
             ("__main__", "cli")}
 IMPORT = re.compile(r"^\s*(?:from pmsn\.(\w+)|import pmsn\.(\w+)|from pmsn import (\w+))", re.M)
 

@@ -34,7 +34,7 @@ def test_cli_smoke_writes_csv_and_png_with_every_neuron(tmp_path, capsys):
         reader = csv.DictReader(handle)
         rows = list(reader)
     assert tuple(reader.fieldnames) == CSV_FIELDS
-    names = list(candidates())
+    names = [name for name, candidate in candidates().items() if candidate.by_default]
     assert len(rows) == 2 * len(names)
     assert {(row["neuron"], int(row["T"])) for row in rows} == {(name, t) for name in names for t in (8, 16)}
     for row in rows:

@@ -1,10 +1,10 @@
-"""``pmsn bench {speed,energy}``: each measurement module exposes ``register(subparsers)``."""
+"""``pmsn bench {speed,speedup,energy}``: each measurement module exposes ``register(subparsers)``."""
 
 from __future__ import annotations
 
 import importlib
 
-_MEASUREMENTS = ("pmsn.bench.speed", "pmsn.bench.energy_cli")
+_MEASUREMENTS = ("pmsn.bench.speed", "pmsn.bench.speedup", "pmsn.bench.energy_cli")
 
 
 def register(subparsers) -> None:

@@ -88,7 +88,10 @@ def validate_config(config: BenchConfig, known: dict[str, Candidate]) -> tuple[s
     device = torch.device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {config.device}: CUDA is not available here")
-    names = tuple(known) if config.neurons is None else tuple(config.neurons)
+    if config.neurons is None:
+        names = tuple(name for name, candidate in known.items() if candidate.by_default)
+    else:
+        names = tuple(config.neurons)
     unknown = [name for name in names if name not in known]
     if unknown:
         hint = "" if spikingjelly_status()[0] is not None else f" ({spikingjelly_status()[1]})"

@@ -33,8 +33,18 @@ def _curves(args) -> int:
     return 0
 
 
+def _psn_family(args) -> int:
+    from pmsn.plot.psn_family import plot_psn_family
+
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    for path in plot_psn_family(args.out, args.max_T, args.order, args.mask_T, formats):
+        print(f"wrote {path}")
+    return 0
+
+
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("plot", help="figures: PMSN dynamics (paper Fig. 4/7), learning curves")
+    parser = subparsers.add_parser("plot", help="figures: PMSN dynamics (paper Fig. 4/7), learning curves, "
+                                                   "PSN family (PSN Fig. 2)")
     figures = parser.add_subparsers(dest="figure", metavar="FIGURE")
     dynamics = figures.add_parser(
         "dynamics", help="PMSN hidden compartments, soma, spikes vs LIF/TC-LIF; impulse responses; eigenvalues",
@@ -75,4 +85,14 @@ def register(subparsers) -> None:
     curves.add_argument("--out", default="figures/curves", metavar="STEM",
                         help="output path without extension (default figures/curves)")
     curves.set_defaults(func=_curves)
+
+    family = figures.add_parser("psn-family", help="PSN paper Fig. 2: parameter counts and time masks of the PSN family",
+                                description="Parameter counts vs T (counted from the modules) and which inputs "
+                                            "reach each hidden state, for PSN, masked PSN and sliding PSN.")
+    family.add_argument("--order", type=positive_int, default=4, help="k of masked and sliding PSN (default 4)")
+    family.add_argument("--mask-T", dest="mask_T", type=positive_int, default=8, help="T of the mask panels")
+    family.add_argument("--max-T", dest="max_T", type=positive_int, default=64, help="largest T of the count panel")
+    family.add_argument("--formats", default="png,svg", help="comma-separated: png, svg, pdf")
+    family.add_argument("--out", default="figures/psn_family", metavar="STEM", help="default figures/psn_family")
+    family.set_defaults(func=_psn_family)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
