@@ -71,6 +71,9 @@ def test_plot_dynamics_from_a_checkpoint_with_a_digit(tmp_path):
     out = tmp_path / "figures"
     assert main(["plot", "dynamics", "--checkpoint", str(runs / "tiny"), "--layer", "1", "--input", "digit",
                  "--resolution", "7", "--formats", "png", "--out", str(out)]) == 0
-    assert _valid(out / "dynamics.png") and _valid(out / "modes.png")
+    assert _valid(out / "dynamics.png") and _valid(out / "modes.png") and _valid(out / "layers.png")
+    svg = plot_dynamics(tmp_path / "svg", checkpoint=runs / "tiny", steps=20, formats=("svg",))[-1]
+    assert svg.name == "layers.svg" and "layer 2" in svg.read_text()  # PMSN Fig. 7: one row per PMSN layer
+    assert "layer 3" not in svg.read_text()
     with pytest.raises(ValueError, match="layer must be in"):
         plot_dynamics(out, checkpoint=runs / "tiny", layer=5)

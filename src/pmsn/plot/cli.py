@@ -51,7 +51,8 @@ def register(subparsers) -> None:
         description="Drive a fresh (seeded) or trained PMSN layer with an input and write dynamics.{png,svg} "
                     "(hidden modes, soma potential with threshold/reset marks, spike raster, LIF and TC-LIF on "
                     "the same current) and modes.{png,svg} (impulse response per mode, λΔ in the complex plane, "
-                    "histograms of Im/Re λΔ).")
+                    "histograms of Im/Re λΔ); with a checkpoint also layers.{png,svg}, every PMSN layer at once "
+                    "(PMSN Fig. 7).")
     dynamics.add_argument("--input", choices=INPUTS, default="digit",
                           help="digit: embedded S-MNIST test digit; step; sine; impulse (default digit)")
     dynamics.add_argument("--checkpoint", metavar="CKPT", help="a training checkpoint (.pt or run folder) with PMSN")

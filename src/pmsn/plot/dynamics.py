@@ -200,12 +200,42 @@ def modes_figure(neuron: PMSN, steps: int = 200, title: str = ""):
     return figure
 
 
+def all_layers_figure(layers: list[PMSN], steps: int = 200, title: str = ""):
+    """PMSN Fig. 7: for every PMSN layer (rows), the layer-mean impulse response per mode and the histograms of
+    Im(λΔ) and Re(λΔ) over its channels."""
+    plt = pyplot()
+    figure, axes = plt.subplots(len(layers), 3, figsize=(13, 2.8 * len(layers)), squeeze=False)
+    for index, (neuron, row) in enumerate(zip(layers, axes)):
+        responses = mode_impulse_responses(neuron, steps).mean(1)
+        eigen = modal_eigenvalues(neuron)
+        for m in range(responses.shape[1]):
+            row[0].plot(responses[:, m], label=f"mode {m + 1}")
+        row[0].set(xlabel="lag l (steps)", ylabel=f"layer {index + 1}\nimpulse response",
+                   title="impulse response per mode (layer mean)" if index == 0 else "")
+        row[1].hist(eigen.imag.flatten().numpy(), bins=30, color="tab:blue")
+        row[1].set(xlabel="Im(λΔ) (rad/step)", ylabel="count", title="oscillation frequency" if index == 0 else "")
+        row[2].hist(eigen.real.flatten().numpy(), bins=30, color="tab:orange")
+        row[2].set(xlabel="Re(λΔ) (1/step)", ylabel="count", title="damping" if index == 0 else "")
+        for axis in row:
+            axis.grid(alpha=0.3)
+    axes[0, 0].legend(ncol=2, fontsize=7)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def pmsn_layers(network) -> list[PMSN]:
+    """The PMSN modules of a network, in order."""
+    return [module for module in network.modules() if isinstance(module, PMSN)]
+
+
 def load_pmsn_layer(checkpoint: str | Path, layer: int = 0):
     """(network, PMSN module) of a training checkpoint; ``layer`` indexes the PMSN modules in order."""
     from pmsn.train.build import load_run
 
     network, _, state = load_run(checkpoint)
-    layers = [module for module in network.modules() if isinstance(module, PMSN)]
+    layers = pmsn_layers(network)
     if not layers:
         raise ValueError(f"checkpoint {str(checkpoint)!r} holds no PMSN layer (neuron "
                          f"{state['architecture']['neuron']!r})")
@@ -235,7 +265,8 @@ def plot_dynamics(out: str | Path, input_kind: str = "impulse", checkpoint: str 
                   channels: int = 16, compartments: int = 5, steps: int = 200, gain: float = 1.0,
                   period: float = 50.0, digit_index: int = 0, resolution: int = 14, channel: int | None = None,
                   seed: int = 0, formats=("png", "svg")) -> list[Path]:
-    """Write ``dynamics.*`` and ``modes.*`` into ``out`` for a fresh (seeded) or trained PMSN layer."""
+    """Write ``dynamics.*`` and ``modes.*`` into ``out`` for a fresh (seeded) or trained PMSN layer, and for a
+    checkpoint ``layers.*``, every PMSN layer at once (PMSN Fig. 7)."""
     torch.manual_seed(seed)
     current = make_input(input_kind, steps, gain, period, digit_index, resolution)
     if checkpoint is not None:
@@ -253,4 +284,7 @@ def plot_dynamics(out: str | Path, input_kind: str = "impulse", checkpoint: str 
     title = f"{source}: {input_kind} input, channel {channel}"
     paths = save_figure(dynamics_figure(response, channel, title), out / "dynamics", formats)
     paths += save_figure(modes_figure(neuron, max(steps, 2), source), out / "modes", formats)
+    if checkpoint is not None:
+        paths += save_figure(all_layers_figure(pmsn_layers(network), max(steps, 2), Path(checkpoint).name),
+                             out / "layers", formats)
     return paths
