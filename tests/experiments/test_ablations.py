@@ -78,3 +78,43 @@ def test_set_overrides_merge_between_the_setting_and_the_rows(tmp_path):
     assert (config.optim.lr, config.model.neuron, config.seed) == (0.001, "pmsn", 7)  # the row's neuron wins
     assert config.model.options["neuron_kwargs"]["compartments"] == 3 and run_dir.name == "n=3-seed7"
     assert override_strings(setting.overrides)[:2] == ["data.options.resolution=7", "data.limit_train=64"]
+
+
+class _Planned(Exception):
+    """Raised instead of training: carries what the ablation would run."""
+
+
+def _planned_configs(monkeypatch, tmp_path, name: str, **option_values) -> dict:
+    """The resolved config of every (row, first seed) the ablation would train, by row label."""
+    from pmsn.experiments import sweep_ablations
+    from pmsn.experiments.sweep import resolve
+
+    def plan(setting, rows, runs_dir, **_):
+        raise _Planned({row.label: resolve(setting, row, setting.seeds[0], runs_dir)[0] for row in rows})
+
+    monkeypatch.setattr(sweep_ablations, "run_sweep", plan)
+    with pytest.raises(_Planned) as planned:
+        run_ablation(name, Options(out=tmp_path, say=lambda *a, **k: None, **option_values))
+    return planned.value.args[0]
+
+
+def test_psn_family_and_lif_rows_train_with_the_psn_recipe(monkeypatch, tmp_path):
+    from pmsn.train.optim import mask_lambda
+
+    orders = _planned_configs(monkeypatch, tmp_path, "psn_order", values=("3",))
+    masked, sliding = orders["masked_psn k=3"], orders["sliding_psn k=3"]
+    assert (masked.optim.name, masked.optim.lr, masked.epochs, masked.batch_size) == ("sgd", 0.1, 256, 128)
+    assert (sliding.optim.name, sliding.optim.lr, sliding.epochs) == ("adamw", 1e-3, 256)
+    # progressive masking reaches λ = 1 at epoch 32 of 256 (docs/training.md §5), not at 25 of 200
+    assert mask_lambda(31, masked.epochs, masked.mask_speed) < 1.0 == mask_lambda(32, masked.epochs, masked.mask_speed)
+    schedule = _planned_configs(monkeypatch, tmp_path, "masked_lambda")["speed paper (8)"]
+    assert (schedule.optim.name, schedule.epochs) == ("sgd", 256)
+
+    reset = _planned_configs(monkeypatch, tmp_path, "reset")
+    assert (reset["LIF (soft reset)"].optim.name, reset["LIF (soft reset)"].epochs) == ("sgd", 256)
+    assert (reset["LIF w/o reset"].optim.name, reset["LIF w/o reset"].epochs) == ("sgd", 256)
+    pmsn = reset["PMSN"]
+    assert (pmsn.optim.name, pmsn.epochs) == ("adamw", 200)  # PMSN rows keep the PMSN recipe
+    # the caller's --epochs wins over the recipe; a chosen task drops the recipe
+    assert _planned_configs(monkeypatch, tmp_path, "reset", epochs=3)["LIF w/o reset"].epochs == 3
+    assert _planned_configs(monkeypatch, tmp_path, "reset", task="smnist5k")["LIF w/o reset"].optim.name != "sgd"

@@ -75,6 +75,11 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.=_-]+", "_", text).strip("_")
 
 
+def row_epochs(setting: Setting, row: Row) -> int:
+    """A row's own recipe may set its epochs (e.g. the PSN recipe's 256 beside PMSN's 200); else the setting's."""
+    return row.overrides.get("epochs", setting.epochs)
+
+
 def resolve(setting: Setting, row: Row, seed: int, runs_dir: Path, extra: tuple[str, ...] = ()):
     """The ``TrainConfig`` of one run (setting ← row ← extra ``--set`` strings ← seed/epochs/folder)."""
     from pmsn.train.config import deep_merge, preset, resolve_config
@@ -84,7 +89,8 @@ def resolve(setting: Setting, row: Row, seed: int, runs_dir: Path, extra: tuple[
     if setting.model is not None:
         base["model"] = {"name": setting.model["name"], "neuron": setting.model.get("neuron", "pmsn"),
                          "options": dict(setting.model.get("options", {}))}
-    overrides = list(extra) + [f"seed={seed}", f"epochs={setting.epochs}", f"out={runs_dir}", f"name={name}"]
+    overrides = list(extra) + [f"seed={seed}", f"epochs={row_epochs(setting, row)}", f"out={runs_dir}",
+                               f"name={name}"]
     flags = deep_merge(setting.overrides, row.overrides)
     return resolve_config(base=base, flags=flags, overrides=overrides), runs_dir / name
 
@@ -99,8 +105,8 @@ def run_one(setting: Setting, row: Row, seed: int, runs_dir: Path, extra: tuple[
     last = run_dir / "last.pt"
     if last.exists():
         checkpoint = load_checkpoint(last)
-        if checkpoint["epoch"] < setting.epochs:
-            resumed = resume_config(run_dir, overrides=[f"epochs={setting.epochs}"])
+        if checkpoint["epoch"] < row_epochs(setting, row):
+            resumed = resume_config(run_dir, overrides=[f"epochs={row_epochs(setting, row)}"])
             train(resumed, resume=run_dir, quiet=quiet, show_progress=False)
     else:  # a fresh run, or one killed before its first epoch ended: start (again) from scratch
         train(config, quiet=quiet, show_progress=False, overwrite=True)

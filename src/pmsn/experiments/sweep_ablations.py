@@ -25,6 +25,7 @@ from pmsn.experiments.sweep import (Row, Setting, accuracy_figure, accuracy_mark
                                    override_strings, run_sweep, summarise)
 from pmsn.plot.figures import pyplot
 from pmsn.tables import markdown_table
+from pmsn.train.config import deep_merge
 
 
 def _sweep(options: Options, name: str, setting: Setting, rows: list[Row], value_columns: list[str],
@@ -43,6 +44,21 @@ def _sweep(options: Options, name: str, setting: Setting, rows: list[Row], value
                   {"setting": setting.__dict__, "rows": [r.label for r in rows]})
 
 
+def psn_recipe(neuron: str, options: Options) -> dict:
+    """The PSN paper's sCIFAR recipe (docs/training.md §4.3) for PSN-family and LIF rows run in the paper's
+    setting: SGD 0.1 (sliding PSN: AdamW 1e-3), batch 128, 256 epochs (so masked PSN's λ reaches 1 at epoch 32),
+    weight decay 0, one learning rate. Empty for smoke runs and a task the caller chose; --epochs still wins."""
+    if options.smoke or options.task is not None:
+        return {}
+    optim = {"name": "adamw", "lr": 1e-3} if neuron == "sliding_psn" else {"name": "sgd", "lr": 0.1, "momentum": 0.9}
+    recipe = {"optim": {**optim, "weight_decay": 0.0, "neuron_groups": "none"}, "batch_size": 128, "amp": True}
+    return recipe if options.epochs is not None else {**recipe, "epochs": 256}
+
+
+def _with_recipe(neuron: str, options: Options, **neuron_kwargs) -> dict:
+    return deep_merge(neuron_overrides(neuron, **neuron_kwargs), psn_recipe(neuron, options))
+
+
 def compartments(options: Options) -> dict:
     paper = Setting("scifar10", {}, 200, (1,), "paper: sCIFAR-10 column net, T = 32 (PMSN Table V)")
     setting = choose_setting(options, paper)
@@ -57,7 +73,8 @@ def compartments(options: Options) -> dict:
 
 
 def reset(options: Options) -> dict:
-    paper = Setting("scifar10", {}, 200, (1,), "paper: sCIFAR-10 column net, T = 32 (PMSN Table II)")
+    paper = Setting("scifar10", {}, 200, (1,), "paper: sCIFAR-10 column net, T = 32 (PMSN Table II); PMSN rows: "
+                    "PMSN recipe, 200 epochs; LIF rows: PSN recipe, 256 epochs, seed 1")
     setting = choose_setting(options, paper)
     table2 = papers.pmsn_table2_reset() if setting.task == "scifar10" else {}
     specs = [("PMSN", "pmsn", {}, "pmsn"),
@@ -65,7 +82,8 @@ def reset(options: Options) -> dict:
              ("PMSN w/o reset (memoryless)", "pmsn", {"soma_mode": "memoryless"}, "pmsn_no_reset"),
              ("LIF (soft reset)", "lif", {"reset": "soft"}, "lif"),
              ("LIF w/o reset", "lif", {"reset": "none"}, "lif_no_reset")]
-    rows = [Row(label, neuron_overrides(neuron, **kwargs), {"variant": label}, table2.get(paper_key))
+    rows = [Row(label, _with_recipe(neuron, options, **kwargs) if neuron == "lif" else neuron_overrides(neuron, **kwargs),
+                {"variant": label}, table2.get(paper_key))
             for label, neuron, kwargs, paper_key in specs]
     return _sweep(options, "reset", setting, select_rows(rows, options, "variant"), ["variant"], "variant",
                   "Neuronal reset: PMSN and LIF with and without reset",
@@ -89,11 +107,11 @@ def global_input(options: Options) -> dict:
 
 
 def psn_order(options: Options) -> dict:
-    paper = Setting("scifar100", {}, 200, (1,), "paper: sCIFAR-100 column net, T = 32 (PSN Fig. 5)")
+    paper = Setting("scifar100", {}, 256, (2020,), "paper: sCIFAR-100 column net, T = 32, PSN recipe (PSN Fig. 5)")
     setting = choose_setting(options, paper)
     orders = (1, 2) if options.smoke else tuple(range(1, 33))
     fig5 = papers.psn_fig5_order() if setting.task == "scifar100" else {}
-    rows = [Row(f"{kind} k={k}", neuron_overrides(kind, order=k), {"neuron": kind, "order": k},
+    rows = [Row(f"{kind} k={k}", _with_recipe(kind, options, order=k), {"neuron": kind, "order": k},
                 fig5[k][index] if k in fig5 else None)
             for index, kind in enumerate(("masked_psn", "sliding_psn")) for k in orders]
     return _sweep(options, "psn_order", setting, select_rows(rows, options, "order"), ["neuron", "order"], "order",
@@ -102,13 +120,14 @@ def psn_order(options: Options) -> dict:
 
 
 def masked_lambda(options: Options) -> dict:
-    paper = Setting("scifar10", {}, 200, (1,), "paper: sCIFAR-10 column net, T = 32, masked PSN k = 32")
+    paper = Setting("scifar10", {}, 256, (2020,), "paper: sCIFAR-10 column net, T = 32, masked PSN k = 32, "
+                    "PSN recipe")
     setting = choose_setting(options, paper)
     speeds = [("paper (8)", 8.0), ("4", 4.0), ("2", 2.0), ("1 (linear)", 1.0), ("none (λ = 1)", None)]
     if options.smoke:
         speeds = [speeds[0], speeds[-1]]
     paper_acc = papers.accuracy()[("scifar10", "scifar_column", "masked_psn")].accuracy  # PSN Table 1, k = 32
-    rows = [Row(f"speed {label}", {**neuron_overrides("masked_psn"), "mask_speed": speed}, {"schedule": label},
+    rows = [Row(f"speed {label}", {**_with_recipe("masked_psn", options), "mask_speed": speed}, {"schedule": label},
                 paper_acc if speed == 8.0 and setting.task == "scifar10" else None)
             for label, speed in speeds]
     return _sweep(options, "masked_lambda", setting, select_rows(rows, options, "schedule"), ["schedule"], "schedule",
