@@ -43,7 +43,8 @@ def neuron_to_nir(name: str, neuron: Neuron, shape: tuple[int, ...], dt: float):
     if neuron.v_reset != 0.0:
         raise ValueError(f"layer {name!r} ({kind}): v_reset must be 0 for NIR export, got {neuron.v_reset}; pmsn "
                          f"starts at v_reset, NIR simulators at 0 (docs/nir.md §2.4)")
-    k = float(torch.as_tensor(neuron.inverse_tau()).detach())  # PLIF: σ(w), a float32 value, exact as float64
+    k = neuron.inverse_tau()  # LIF: 1/τ, a float; PLIF: σ(w), a float32 tensor (exact as a float64)
+    k = float(k.detach()) if isinstance(k, torch.Tensor) else float(k)
     tau = dt / k
     resistance = 1.0 if neuron.decay_input else 1.0 / k
 

@@ -1,0 +1,75 @@
+"""An independent NIR consumer for the tests: a forward-Euler simulation of a chain graph, written from NIR's own
+definitions (docs/nir.md §2.1, §3.1), sharing no code with ``pmsn.nir``."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+
+def _pairs(value):
+    if isinstance(value, str):  # "same" / "valid" padding
+        return value
+    values = np.asarray(value).reshape(-1)
+    return tuple(int(v) for v in np.broadcast_to(values, (2,)))
+
+
+def _chain(graph):
+    following = dict(graph.edges)
+    name = following[next(iter(graph.inputs))]
+    while not isinstance(graph.nodes[name], type(next(iter(graph.outputs.values())))):
+        yield name, graph.nodes[name]
+        name = following[name]
+
+
+def _euler(graph, x: torch.Tensor, dt: float, record: dict | None = None) -> torch.Tensor:
+    """Run ``graph`` (a nir.NIRGraph chain) on time-first ``x`` [T, B, *shape]: every node once per step, no delay
+    along edges; LIF: v += (dt/τ)(v_leak − v + r·I), spike where v > v_threshold, then v = v_reset; v starts at 0."""
+    import nir
+
+    dtype = x.dtype
+    arr = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64)).to(dtype)  # noqa: E731
+    nodes = list(_chain(graph))
+    states = {name: None for name, node in nodes if isinstance(node, nir.LIF)}
+    outputs = []
+    for x_t in x:
+        for name, node in nodes:
+            if isinstance(node, nir.Affine):
+                x_t = x_t @ arr(node.weight).T + arr(node.bias)
+            elif isinstance(node, nir.Linear):
+                x_t = x_t @ arr(node.weight).T
+            elif isinstance(node, nir.Conv2d):
+                x_t = F.conv2d(x_t, arr(node.weight), arr(node.bias), _pairs(node.stride), _pairs(node.padding),
+                               _pairs(node.dilation), int(node.groups))
+            elif isinstance(node, nir.Conv1d):
+                x_t = F.conv1d(x_t, arr(node.weight), arr(node.bias), int(node.stride), _pairs(node.padding)[0],
+                               int(node.dilation), int(node.groups))
+            elif isinstance(node, nir.SumPool2d):
+                x_t = F.avg_pool2d(x_t, _pairs(node.kernel_size), _pairs(node.stride), _pairs(node.padding),
+                                   divisor_override=1)
+            elif isinstance(node, nir.AvgPool2d):
+                x_t = F.avg_pool2d(x_t, _pairs(node.kernel_size), _pairs(node.stride), _pairs(node.padding))
+            elif isinstance(node, nir.Flatten):
+                start, end = int(node.start_dim), int(node.end_dim)
+                x_t = x_t.flatten(start + 1, end if end < 0 else end + 1)  # NIR dims leave out the batch
+            elif isinstance(node, nir.Scale):
+                x_t = x_t * arr(node.scale)
+            elif isinstance(node, nir.LIF):
+                v = torch.zeros_like(x_t) if states[name] is None else states[name]
+                v = v + (dt / arr(node.tau)) * (arr(node.v_leak) - v + arr(node.r) * x_t)
+                spikes = (v > arr(node.v_threshold)).to(dtype)
+                states[name] = torch.where(spikes.bool(), arr(node.v_reset).expand_as(v), v)
+                x_t = spikes
+                if record is not None:
+                    record.setdefault(name, []).append(spikes)
+            else:
+                raise AssertionError(f"the test consumer has no {type(node).__name__}")
+        outputs.append(x_t)
+    return torch.stack(outputs)
+
+
+@pytest.fixture
+def euler():
+    """``euler(graph, x, dt, record=None)``: the reference consumer; ``record`` (a dict) collects each LIF node's
+    spikes, one [B, ...] tensor per step."""
+    return _euler
