@@ -268,13 +268,13 @@ def from_spikingjelly(source, target: nn.Module, *, prefixes: Mapping[str, str] 
         if kind is None:
             raise ValueError(f"{_layer(name)}pmsn {type(neuron).__name__} has no SpikingJelly counterpart; "
                              f"expected one of {sorted(cls.__name__ for cls in SPIKINGJELLY_CLASS)}")
-        keys = {key for key in state if not layer or key.startswith(layer + ".")}
-        tensors = {key[len(layer) + 1:] if layer else key: state[key] for key in keys}
-        from_shapes, neuron_state = convert_layer(kind, tensors, prefix=f"{layer}." if layer else "")
         found_kind, given = layer_settings.pop(layer, (kind, None))
         if found_kind not in (None, kind):
             raise ValueError(f"{_layer(name)}SpikingJelly has a {found_kind} at {layer!r}, the pmsn network a "
                              f"{type(neuron).__name__} (expected a {kind})")
+        keys = {key for key in state if not layer or key.startswith(layer + ".")}
+        tensors = {key[len(layer) + 1:] if layer else key: state[key] for key in keys}
+        from_shapes, neuron_state = convert_layer(kind, tensors, prefix=f"{layer}." if layer else "")
         _check_neuron(name, kind, neuron, _merge(kind, layer, pmsn_settings(kind, given) if given is not None else {},
                                                  from_shapes))
         converted.update({f"{name}.{key}" if name else key: value for key, value in neuron_state.items()})
