@@ -22,7 +22,7 @@ def _check_outputs(out, name):
 
 @pytest.mark.parametrize("name, values", [("reset", "PMSN w/o reset (integrator)"), ("global", "global"),
                                           ("psn_order", "2"), ("masked_lambda", "paper (8)"), ("tclif_beta", "IV"),
-                                          ("firing_rates", "pmsn")])
+                                          ("firing_rates", "pmsn"), ("energy_accuracy", "PMSN")])
 def test_training_ablations_smoke(tmp_path, name, values):
     result = run_ablation(name, Options(out=tmp_path, smoke=True, values=(values,), say=lambda *a, **k: None))
     summary = _check_outputs(tmp_path, name)
@@ -118,3 +118,14 @@ def test_psn_family_and_lif_rows_train_with_the_psn_recipe(monkeypatch, tmp_path
     # the caller's --epochs wins over the recipe; a chosen task drops the recipe
     assert _planned_configs(monkeypatch, tmp_path, "reset", epochs=3)["LIF w/o reset"].epochs == 3
     assert _planned_configs(monkeypatch, tmp_path, "reset", task="smnist5k")["LIF w/o reset"].optim.name != "sgd"
+
+
+def test_energy_accuracy_scales_each_family(tmp_path):
+    result = run_ablation("energy_accuracy", Options(out=tmp_path, smoke=True, values=("LIF", "sliding PSN"),
+                                                     say=lambda *a, **k: None))
+    summary = {line["label"]: line for line in result["summary"]}
+    assert sorted(summary) == ["LIF width x1", "LIF width x2", "sliding PSN order=1", "sliding PSN order=2"]
+    assert summary["LIF width x2"]["parameters"] > summary["LIF width x1"]["parameters"]
+    assert summary["sliding PSN order=2"]["parameters"] == summary["sliding PSN order=1"]["parameters"] + 2  # +1 per layer
+    assert all(line["energy_nj_per_sample"] > 0 for line in summary.values())
+    assert (tmp_path / "energy_accuracy.png").read_bytes().startswith(b"\x89PNG")
