@@ -130,7 +130,8 @@ NET = DATA["network"]["state_dict"]
 MASKED = DATA["layers"]["masked_psn_lambda_1"]["state_dict"]
 STATE_ERRORS = [
     (broken(NET, "5.bias", torch.zeros(T)), r"key '5\.bias': expected shape \(6, 1\) for SpikingJelly PSN, got \(6,\)"),
-    (broken(NET, "5.weight", torch.zeros(T, T + 1)), r"key '5\.weight': expected a square \[T, T\] matrix .*\(6, 7\)"),
+    (broken(NET, "5.weight", torch.zeros(T, T + 1)), r"key '5\.weight': expected shape \(6, 6\) for SpikingJelly "
+                                                    r"PSN, got \(6, 7\)"),
     (broken(NET, "1.w", torch.zeros(1)), r"key '1\.w': expected shape \(\) for SpikingJelly ParametricLIFNode, "
                                          r"got \(1,\)"),
     (broken(NET, "2.weight", torch.zeros(8, 9)), r"key '2\.weight': expected shape \(8, 8\), got \(8, 9\)"),
@@ -166,10 +167,19 @@ MASKED_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("state, message", MASKED_ERRORS)
-def test_bad_masked_psn_state_dicts_are_refused(state, message):
+SLIDING = DATA["layers"]["sliding_psn"]["state_dict"]
+LAYER_ERRORS = [("MaskedPSN", state, message) for state, message in MASKED_ERRORS] + [
+    ("SlidingPSN", broken(SLIDING, "weight", torch.zeros(3, 3)), r"key 'weight': expected shape \(3,\) for "
+                                                                 r"SpikingJelly SlidingPSN, got \(3, 3\)"),
+    ("SlidingPSN", broken(SLIDING, "bias", torch.zeros(1)), r"key 'bias': expected shape \(\) .*got \(1,\)"),
+    ("PSN", {"bias": torch.zeros(T, 1)}, r"missing key 'weight' for SpikingJelly PSN"),
+]
+
+
+@pytest.mark.parametrize("kind, state, message", LAYER_ERRORS)
+def test_bad_layer_state_dicts_are_refused(kind, state, message):
     with pytest.raises(ValueError, match=message):
-        neuron_from_spikingjelly("MaskedPSN", state)
+        neuron_from_spikingjelly(kind, state)
 
 
 SETTING_ERRORS = [

@@ -97,8 +97,19 @@ def _check_kind(kind) -> None:
                          f"{sorted(SPIKINGJELLY_DEFAULTS)}")
 
 
-def _tensors(kind: str, prefix: str, tensors: Mapping, shapes: dict) -> dict:
-    """The layer's tensors, checked against ``shapes`` (name → expected shape, None for 'checked by the caller')."""
+def _layout(kind: str, tensors: Mapping) -> dict:
+    """Each key's expected shape (docs/convert.md §2); T of PSN / MaskedPSN and k of SlidingPSN are read from
+    the first dimension of ``weight``."""
+    weight = tensors.get("weight")
+    n = weight.shape[0] if isinstance(weight, torch.Tensor) and weight.dim() > 0 else 1
+    return {"LIFNode": {}, "ParametricLIFNode": {"w": ()}, "PSN": {"weight": (n, n), "bias": (n, 1)},
+            "MaskedPSN": {"weight": (n, n), "bias": (n, 1), "_lambda_": (), "mask0": (n, n), "mask1": (n, n)},
+            "SlidingPSN": {"weight": (n,), "bias": ()}}[kind]
+
+
+def _checked(kind: str, prefix: str, tensors: Mapping) -> dict:
+    """The layer's tensors, their names, types and shapes checked against ``_layout``."""
+    shapes = _layout(kind, tensors)
     for name in tensors:
         if name not in shapes:
             raise ValueError(f"unexpected key {prefix + name!r} for SpikingJelly {kind} (expected {sorted(shapes)})")
@@ -108,53 +119,36 @@ def _tensors(kind: str, prefix: str, tensors: Mapping, shapes: dict) -> dict:
         tensor = tensors[name]
         if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
             raise ValueError(f"key {prefix + name!r}: expected a floating-point tensor, got {_describe(tensor)}")
-        if shape is not None and tuple(tensor.shape) != shape:
+        if tuple(tensor.shape) != shape:
             raise ValueError(f"key {prefix + name!r}: expected shape {shape} for SpikingJelly {kind}, got "
                              f"{tuple(tensor.shape)}")
     return dict(tensors)
-
-
-def _steps(kind: str, prefix: str, tensors: Mapping) -> int:
-    """T of a PSN / MaskedPSN: its weight is a square [T, T] matrix."""
-    weight = _tensors(kind, prefix, {"weight": tensors.get("weight")} if "weight" in tensors else {},
-                      {"weight": None})["weight"]
-    if weight.dim() != 2 or weight.shape[0] != weight.shape[1]:
-        raise ValueError(f"key {prefix + 'weight'!r}: expected a square [T, T] matrix for SpikingJelly {kind}, got "
-                         f"shape {tuple(weight.shape)}")
-    return weight.shape[0]
 
 
 def convert_layer(kind: str, tensors: Mapping, prefix: str = "") -> tuple[dict, dict]:
     """One SpikingJelly layer's tensors (names without the layer prefix) → (the pmsn settings its shapes fix,
     the pmsn neuron's state dict). Names and shapes: docs/convert.md §2."""
     _check_kind(kind)
-    if kind == "LIFNode":
-        return {}, _tensors(kind, prefix, tensors, {})
-    if kind == "ParametricLIFNode":  # 1/τ = σ(w) in both (docs/neurons.md §2.2)
-        return {}, _tensors(kind, prefix, tensors, {"w": ()})
-    if kind == "SlidingPSN":
-        found = _tensors(kind, prefix, tensors, {"weight": None, "bias": ()})
-        if found["weight"].dim() != 1:
-            raise ValueError(f"key {prefix + 'weight'!r}: expected a [k] vector for SpikingJelly {kind}, got shape "
-                             f"{tuple(found['weight'].shape)}")
-        return {"order": found["weight"].shape[0]}, found
-    steps = _steps(kind, prefix, tensors)
+    found = _checked(kind, prefix, tensors)
     if kind == "PSN":
-        found = _tensors(kind, prefix, tensors, {"weight": (steps, steps), "bias": (steps, 1)})
+        steps = found["weight"].shape[0]
         return {"T": steps}, {"weight": found["weight"], "bias": found["bias"].reshape(steps)}
-    found = _tensors(kind, prefix, tensors, {"weight": (steps, steps), "bias": (steps, 1), "_lambda_": (),
-                                             "mask0": (steps, steps), "mask1": (steps, steps)})
-    return _masked(prefix, steps, found)
+    if kind == "MaskedPSN":
+        return _masked(prefix, found)
+    if kind == "SlidingPSN":
+        return {"order": found["weight"].shape[0]}, found
+    return {}, found  # LIFNode: no tensors; ParametricLIFNode: w, 1/τ = σ(w) in both (docs/neurons.md §2.2)
 
 
-def _masked(prefix: str, steps: int, found: dict) -> tuple[dict, dict]:
+def _masked(prefix: str, found: dict) -> tuple[dict, dict]:
     """MaskedPSN: mask0 is M_k (its order k is the band's height), mask1 the all-one J, λ as stored
     (PSN eq. 11-13, docs/neurons.md §4.2)."""
+    steps = found["weight"].shape[0]
     order = int(found["mask0"][:, 0].sum().item())
     reference = MaskedPSN(steps, order).mask if 1 <= order <= steps else None
     if reference is None or not torch.equal(found["mask0"].to(reference.dtype), reference):
-        raise ValueError(f"key {prefix + 'mask0'!r}: expected the causal band M_k of a SpikingJelly MaskedPSN, got another "
-                         f"{steps}x{steps} matrix")
+        raise ValueError(f"key {prefix + 'mask0'!r}: expected the causal band M_k of a SpikingJelly MaskedPSN, "
+                         f"got another {steps}x{steps} matrix")
     if not bool((found["mask1"] == 1).all()):
         raise ValueError(f"key {prefix + 'mask1'!r}: expected the all-one matrix of a SpikingJelly MaskedPSN")
     lam = float(found["_lambda_"])
