@@ -16,6 +16,9 @@ TINY = {
     "tclif_rec": (dict(preset="shd", hidden=(6, 5), T=10, input_size=9), lambda: torch.rand(3, 10, 9) * 2, 20),
     "sew_resnet18": (dict(width_divisor=16, T=2, num_classes=5), lambda: torch.randn(2, 3, 16, 16), 5),
     "sew_resnet34": (dict(width_divisor=32, T=2, num_classes=5), lambda: torch.randn(2, 3, 8, 8), 5),
+    "plif_net": (dict(width=4, T=2, num_classes=5), lambda: torch.randn(2, 3, 32, 32), 5),
+    "vgg11": (dict(width_divisor=32, T=2, num_classes=5), lambda: torch.randn(2, 3, 32, 32), 5),
+    "dvs_vgg": (dict(width_divisor=16, T=3, image_size=16), lambda: torch.rand(2, 3, 2, 16, 16), 10),
 }
 CASES = [(name, neuron) for name in TINY for neuron in sorted(NEURONS)
          if not (name == "tclif_rec" and neuron in ("psn", "masked_psn"))  # cannot be stepped while training
@@ -30,7 +33,7 @@ def build_tiny(name, neuron):
 
 
 def steps_of(name, x, model):
-    return model.steps if name.startswith("sew") else (x.shape[1] if name == "scifar_column" else
+    return model.steps if name.startswith(("sew", "plif_net", "vgg11")) else (x.shape[1] if name == "scifar_column" else
                                                       x.shape[2] * x.shape[3] if x.dim() == 4 else x.shape[1])
 
 

@@ -2,7 +2,8 @@
 
 Per image (uint8 [3, H, W] before normalisation): :func:`random_horizontal_flip`, :func:`trivial_augment_wide`;
 after normalisation: :func:`random_erasing`. Per batch: :func:`mixup_cutmix` (soft targets). Per-image functions
-draw from torch's global RNG, which DataLoader seeds per worker.
+draw from torch's global RNG, which DataLoader seeds per worker. CIFAR10-DVS frames (docs/tasks.md §5.2):
+:func:`random_horizontal_flip` then :func:`random_roll`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ MAGNITUDE_BINS = 31  # TrivialAugment "wide" search space: 31 magnitude levels p
 def random_horizontal_flip(image: torch.Tensor, p: float = 0.5) -> torch.Tensor:
     """Mirror the last (width) axis with probability ``p``."""
     return image.flip(-1) if torch.rand(()) < p else image
+
+
+def random_roll(frames: torch.Tensor, max_shift: int = 5) -> torch.Tensor:
+    """Shift the last two (height, width) axes cyclically by (dy, dx), each uniform in [−max_shift, max_shift]
+    (the TET / TEBN CIFAR10-DVS translation, docs/tasks.md §5.2); one draw for all frames of the sample."""
+    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
+        raise ValueError(f"max_shift must be an int >= 0, got {max_shift!r}")
+    shifts = torch.randint(-max_shift, max_shift + 1, (2,))
+    return frames.roll((int(shifts[0]), int(shifts[1])), dims=(-2, -1))
 
 
 def _wide_space() -> dict[str, tuple[np.ndarray, bool]]:

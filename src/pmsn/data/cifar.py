@@ -1,9 +1,11 @@
-"""Sequential CIFAR-10/100 readers from the official python pickles (docs/tasks.md §1.2, §1.3).
+"""CIFAR-10/100 readers from the official python pickles: sequential (docs/tasks.md §1.2, §1.3) and static
+(docs/tasks.md §5.1).
 
 ``mode="column"``: step t = image column t, x [32, 3, 32] (features = 3 channels × 32 rows), T = 32.
 ``mode="pixel"``: raster scan, step t = the RGB values of pixel t, x [1024, 3], T = 1024.
+Static tasks ``cifar10`` / ``cifar100``: the image itself, x [3, 32, 32] (the network repeats it over T).
 Images are normalised with the per-data-set mean/std of docs/tasks.md §1.2; the training augmentation there
-(flip, TrivialAugmentWide, RandomErasing) is on by default for the column-mode train split.
+(flip, TrivialAugmentWide, RandomErasing) is on by default for the column-mode and static train splits.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .base import find_path, resolve_data_dir
 from .errors import corrupt_data
 
 CIFAR_MODES = ("column", "pixel")
+STATIC_CIFAR = {"cifar10": "scifar10", "cifar100": "scifar100"}  # static task -> the layout of the same files
 
 
 @dataclass(frozen=True)
@@ -119,17 +122,17 @@ class CifarSequenceDataset(Dataset):
 
 
 def to_sequence(image: torch.Tensor, mode: str) -> torch.Tensor:
-    """[3, H, W] -> column mode [W, 3, H] (x[t, c, r] = image[c, r, t]) or pixel mode [H·W, 3] (raster order)."""
+    """[3, H, W] -> column mode [W, 3, H] (x[t, c, r] = image[c, r, t]), pixel mode [H·W, 3] (raster order) or,
+    for the static tasks (mode "image"), the image unchanged."""
     if mode == "column":
         return image.permute(2, 0, 1).contiguous()
+    if mode == "image":
+        return image
     return image.reshape(3, -1).t().contiguous()
 
 
-def build_cifar(task: str, split: str, data_dir, mode: str = "column", augment: bool | None = None):
-    """Tasks ``scifar10`` / ``scifar100``; ``augment`` None = the paper recipe (on for column-mode train)."""
-    if mode not in CIFAR_MODES:
-        raise ValueError(f"{task}: mode must be one of {CIFAR_MODES}, got {mode!r}")
-    layout = CIFAR_LAYOUTS[task]
+def read_cifar_split(task: str, layout: CifarLayout, split: str, data_dir) -> tuple[torch.Tensor, torch.Tensor]:
+    """All pickles of ``split`` -> uint8 images [N, 3, 32, 32] and int64 labels [N]."""
     names = layout.files[split]
     expected = f"{layout.folder}/{', '.join(names)}"
     root = resolve_data_dir(data_dir, task, expected, layout.source)
@@ -139,7 +142,23 @@ def build_cifar(task: str, split: str, data_dir, mode: str = "column", augment: 
         images, labels = read_cifar_pickle(path, layout, task)
         image_parts.append(images)
         label_parts.append(labels)
+    return torch.from_numpy(np.concatenate(image_parts)), torch.from_numpy(np.concatenate(label_parts))
+
+
+def build_cifar(task: str, split: str, data_dir, mode: str = "column", augment: bool | None = None):
+    """Tasks ``scifar10`` / ``scifar100``; ``augment`` None = the paper recipe (on for column-mode train)."""
+    if mode not in CIFAR_MODES:
+        raise ValueError(f"{task}: mode must be one of {CIFAR_MODES}, got {mode!r}")
+    layout = CIFAR_LAYOUTS[task]
+    images, labels = read_cifar_split(task, layout, split, data_dir)
     if augment is None:
         augment = split == "train" and mode == "column"
-    return CifarSequenceDataset(torch.from_numpy(np.concatenate(image_parts)),
-                                torch.from_numpy(np.concatenate(label_parts)), layout, mode, augment)
+    return CifarSequenceDataset(images, labels, layout, mode, augment)
+
+
+def build_static_cifar(task: str, split: str, data_dir, augment: bool | None = None) -> CifarSequenceDataset:
+    """Tasks ``cifar10`` / ``cifar100`` (PSN Table 2, docs/tasks.md §5.1): items ([3, 32, 32] normalised image,
+    label); ``augment`` None = the PSN recipe (on for the train split)."""
+    layout = CIFAR_LAYOUTS[STATIC_CIFAR[task]]
+    images, labels = read_cifar_split(task, layout, split, data_dir)
+    return CifarSequenceDataset(images, labels, layout, "image", split == "train" if augment is None else augment)

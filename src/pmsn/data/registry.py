@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 from torch.utils.data import Dataset
 
-from .cifar import CIFAR_LAYOUTS, build_cifar
+from .cifar import CIFAR_LAYOUTS, STATIC_CIFAR, build_cifar, build_static_cifar
+from .cifar10dvs import DEFAULT_SIZE, DEFAULT_STEPS as DVS_STEPS, DVS_FILES, DVS_SOURCE, build_cifar10dvs
 from .imagenet import IMAGENET_SOURCE, build_imagenet
 from .mnist import EMBEDDED_SOURCE, MNIST_FILES, MNIST_SOURCE, build_mnist, build_mnist5k
 from .speech import FRAMES, GSC_SOURCE, N_MELS, build_speech_commands
@@ -46,6 +47,15 @@ def _cifar_task(name: str) -> TaskInfo:
     )
 
 
+def _static_cifar_task(name: str) -> TaskInfo:
+    layout = CIFAR_LAYOUTS[STATIC_CIFAR[name]]
+    return TaskInfo(
+        name, layout.num_classes, None, (3, 32, 32), ("train", "test"), layout.source,
+        tuple(f"{layout.folder}/{file}" for files in layout.files.values() for file in files), {"augment": None},
+        lambda split, data_dir, **options: build_static_cifar(name, split, data_dir, **options),
+    )
+
+
 def _spike_task(name: str, num_classes: int) -> TaskInfo:
     splits = tuple(SPIKE_FILES[name])
     return TaskInfo(
@@ -68,6 +78,11 @@ def _build_registry() -> dict[str, TaskInfo]:
                  {"resolution": 28}, lambda split, data_dir, **o: build_mnist(split, data_dir, permuted=True, **o)),
         _cifar_task("scifar10"),
         _cifar_task("scifar100"),
+        _static_cifar_task("cifar10"),
+        _static_cifar_task("cifar100"),
+        TaskInfo("cifar10dvs", 10, DVS_STEPS, (2, DEFAULT_SIZE, DEFAULT_SIZE), ("train", "test"), DVS_SOURCE,
+                 (DVS_FILES,), {"steps": DVS_STEPS, "size": DEFAULT_SIZE, "augment": None},
+                 lambda split, data_dir, **o: build_cifar10dvs(split, data_dir, **o)),
         _spike_task("shd", 20),
         _spike_task("ssc", 35),
         TaskInfo("gsc", 12, FRAMES, (N_MELS,), ("train", "valid", "test"), GSC_SOURCE,

@@ -14,10 +14,12 @@ from typing import Any
 
 from torch import nn
 
+from pmsn.models.plif_net import PLIFNet
 from pmsn.models.pmsn_nets import PMSNPixelCIFARNet, PMSNSequenceNet, PMSNSpeechNet
 from pmsn.models.scifar_column import ColumnCIFARNet
 from pmsn.models.sew_resnet import sew_resnet18, sew_resnet34
 from pmsn.models.tclif_nets import tclif_feedforward, tclif_recurrent
+from pmsn.models.vgg import DVSVGG, VGG11
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,23 @@ MODELS: dict[str, ModelSpec] = {
         "SEW-ResNet-34 (ADD), image repeated T=4 + learnable offset, AvgPool stem, per-step fc (docs/tasks.md §2.6)",
         (_ref("pmsn", 22_018_988, None, "ImageNet, T=4"),
          _ref("psn", 21_798_396, None, "ImageNet, T=4"))),
+    "plif_net": ModelSpec(
+        PLIFNet, "cifar10", "psn",
+        "Modified PLIF-Net (PSN Table 2): image repeated T, 2 × [3 × (Conv3×3-BN-neuron), AvgPool2], "
+        "Linear-neuron-Linear, mean over T (docs/tasks.md §5.3)",
+        (_ref("psn", 70_113_174, None, "CIFAR-10, width 256, T=4"),
+         _ref("plif", 70_113_041, None, "CIFAR-10, width 256"))),
+    "vgg11": ModelSpec(
+        VGG11, "imagenet", "psn",
+        "Spiking VGG-11 (config A, BN): image repeated T, 8 × Conv3×3-BN-neuron with max pooling, "
+        "3 Linear layers with 2 neuron layers (docs/tasks.md §5.4)",
+        (_ref("psn", 132_869_040, None, "ImageNet, BN, T=4", note="PSN paper: the PSN adds 200 parameters"),
+         _ref("psn", 132_863_536, None, "ImageNet, no BN, T=4", batch_norm=False))),
+    "dvs_vgg": ModelSpec(
+        DVSVGG, "cifar10dvs", "sliding_psn",
+        "CIFAR10-DVS VGG of TET/TEBN with plain BN (PSN Table 2): 8 × Conv3×3-BN-neuron with average pooling, "
+        "Dropout, per-step Linear (docs/tasks.md §5.4)",
+        (_ref("sliding_psn", 9_271_522, None, "CIFAR10-DVS 48×48, k=2"),)),
 }
 
 

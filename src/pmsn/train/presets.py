@@ -60,6 +60,25 @@ _IMAGENET = {
     "schedule": {"name": "cosine"},
     "epochs": 320, "batch_size": 64, "seed": 2020, "amp": True, "loss": "tet", "threads": None,
 }
+# static CIFAR row of docs/training.md §4.3 (PSN paper): modified PLIF-Net, PSN, T = 4, SGD 0.1, wd 0, batch 128,
+# 1024 epochs, cosine, LS 0.1, mixup/cutmix, AMP (docs/tasks.md §5.1, docs/choices.md §6.1)
+_STATIC_CIFAR = {
+    "model": {"name": "plif_net", "neuron": "psn", "options": {"width": 256, "T": 4}},
+    "data": {"options": {}, "drop_last": True},
+    "optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 0.0, "neuron_groups": "none"},
+    "schedule": {"name": "cosine"},
+    "epochs": 1024, "batch_size": 128, "seed": 2020, "label_smoothing": 0.1, "mixup_alpha": 0.2, "cutmix_alpha": 1.0,
+    "amp": True, "threads": None,
+}
+# CIFAR10-DVS row of docs/training.md §4.3: DVS VGG, sliding PSN k = 2, SGD 0.1, wd 5e-4, batch 32, 200 epochs,
+# cosine, TET loss, AMP (docs/tasks.md §5.2, docs/choices.md §6.2)
+_CIFAR10_DVS = {
+    "model": {"name": "dvs_vgg", "neuron": "sliding_psn", "options": {}},
+    "data": {"options": {"steps": 10}},
+    "optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "neuron_groups": "none"},
+    "schedule": {"name": "cosine"},
+    "epochs": 200, "batch_size": 32, "seed": 1029, "loss": "tet", "amp": True, "threads": None,
+}
 
 PRESETS: dict[str, dict] = {
     "smnist5k": {},
@@ -76,4 +95,7 @@ PRESETS: dict[str, dict] = {
     "ssc": _SPEECH_SPIKES,
     "gsc": _GSC,
     "imagenet": _IMAGENET,
+    "cifar10": _STATIC_CIFAR,
+    "cifar100": _STATIC_CIFAR,
+    "cifar10dvs": _CIFAR10_DVS,
 }
