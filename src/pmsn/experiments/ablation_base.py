@@ -35,6 +35,11 @@ class Options:
     channels: int | None = None  # soma timing: neurons per layer
     repeats: int | None = None
     train: bool = False  # gradient_norm: also train the 16 Table 7 inits
+    checkpoints: tuple[str, ...] = ()  # loss_landscape: trained networks (checkpoints or run folders)
+    pretrained: bool = False  # loss_landscape: the shipped PMSN network
+    span: float | None = None  # loss_landscape: grid over [-span, span]²
+    resolution: int | None = None  # loss_landscape: grid points per axis
+    samples: int | None = None  # loss_landscape: training samples the loss is measured on
     say: Callable = print
 
 
@@ -62,12 +67,12 @@ def select_rows(rows: list[Row], options: Options, key: str) -> list[Row]:
 
 
 def write_outputs(options: Options, name: str, results: list[dict], summary: list[dict], markdown: str,
-           figure, meta: dict) -> dict:
+           figure, meta: dict, formats=("png",)) -> dict:
     out = Path(options.out)
     write_csv(out / f"{name}.csv", results)
     write_csv(out / f"{name}_summary.csv", summary)
     atomic_write_text(out / f"{name}.md", markdown)
-    figures = [str(p) for p in save_figure(figure, out / name, ("png",))] if figure is not None else []
+    figures = [str(p) for p in save_figure(figure, out / name, formats)] if figure is not None else []
     meta = {"ablation": name, **meta, "files": [f"{name}.csv", f"{name}_summary.csv", f"{name}.md"] +
             [Path(f).name for f in figures]}
     atomic_write_text(out / "ablation.json", json.dumps(meta, indent=2, default=str))

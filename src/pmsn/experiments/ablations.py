@@ -13,12 +13,13 @@ caller picks another task, epochs and seeds. Training sweeps resume from the run
     masked_lambda  progressive-mask λ schedule speed of masked PSN (docs/training.md §5)
     tclif_beta     TC-LIF (β1, β2) init grid over the four quadrants (TC-LIF Fig. 2)
     gradient_norm  TC-LIF Table 7 closed-form norms, autograd checks, gradient through time LIF/TC-LIF/PMSN
+    gradient_maps  |∂L/∂I[t]| per neuron and step of trained LIF / ALIF / TC-LIF nets (TC-LIF Fig. 3)
     firing_rates   per-layer firing rates and energy of trained nets per neuron (PMSN Fig. 6a, PSN Fig. 4b)
     energy_accuracy accuracy vs energy over PMSN n, masked / sliding PSN k and LIF width (PMSN Fig. 6b)
     loss_landscape loss around trained nets along filter-normalised random directions (TC-LIF Fig. 5)
 
 This module is the registry. The runners: the training sweeps in ``sweep_ablations``, ``soma`` in
-``soma_timing``, ``gradient_norm`` in ``gradient_ablation``, ``loss_landscape`` in ``loss_landscape``; what they share (``Options``, the setting, row
+``soma_timing``, ``gradient_norm`` in ``gradient_ablation``, ``gradient_maps`` in ``gradient_maps``, ``loss_landscape`` in ``loss_landscape``; what they share (``Options``, the setting, row
 selection, the output files) in ``ablation_base``; the papers' numbers in ``papers``.
 """
 
@@ -29,6 +30,7 @@ from typing import Callable
 
 from pmsn.experiments.ablation_base import Options
 from pmsn.experiments.gradient_ablation import gradient_norm
+from pmsn.experiments.gradient_maps import gradient_maps
 from pmsn.experiments.loss_landscape import loss_landscape
 from pmsn.experiments.soma_timing import soma
 from pmsn.experiments.sweep_ablations import (compartments, energy_accuracy, firing_rates, global_input,
@@ -36,7 +38,7 @@ from pmsn.experiments.sweep_ablations import (compartments, energy_accuracy, fir
 
 ABLATIONS: dict[str, Callable[[Options], dict]] = {
     "compartments": compartments, "reset": reset, "global": global_input, "soma": soma, "psn_order": psn_order,
-    "masked_lambda": masked_lambda, "tclif_beta": tclif_beta, "gradient_norm": gradient_norm,
+    "masked_lambda": masked_lambda, "tclif_beta": tclif_beta, "gradient_norm": gradient_norm, "gradient_maps": gradient_maps,
     "firing_rates": firing_rates, "energy_accuracy": energy_accuracy, "loss_landscape": loss_landscape,
 }
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from pmsn.arguments import int_list, positive_float, positive_int, positive_int_list
 
 ABLATION_NAMES = ("compartments", "reset", "global", "soma", "psn_order", "masked_lambda", "tclif_beta",
-                  "gradient_norm", "firing_rates", "energy_accuracy", "loss_landscape")
+                  "gradient_norm", "gradient_maps", "firing_rates", "energy_accuracy", "loss_landscape")
 
 
 def _ablate(args) -> int:
@@ -37,9 +37,8 @@ def register(subparsers) -> None:
     ablate = subparsers.add_parser(
         "ablate", help="run an ablation of the papers (CSV + PNG + Markdown table)",
         description="Run an ablation: compartments, reset, global, soma, psn_order, masked_lambda, tclif_beta, "
-                    "gradient_norm, firing_rates, energy_accuracy, loss_landscape. Without --smoke and --task it "
-                    "uses the paper's "
-                    "setting (GPU sized). Training runs live under OUT/runs and resume when the command is run again.")
+                    "gradient_norm, gradient_maps, firing_rates, energy_accuracy, loss_landscape. Without --smoke "
+                    "and --task it uses the paper's setting (GPU sized). Training runs live under OUT/runs and resume when the command is run again.")
     ablate.add_argument("name", choices=ABLATION_NAMES)
     ablate.add_argument("--out", metavar="DIR", help="output folder (default ablations/NAME)")
     ablate.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (what the tests run)")
@@ -55,13 +54,14 @@ def register(subparsers) -> None:
     ablate.add_argument("--repeats", type=positive_int, help="soma: timed repeats (median)")
     ablate.add_argument("--train", action="store_true", help="gradient_norm: also train the 16 Table 7 inits")
     ablate.add_argument("--checkpoint", dest="checkpoints", action="append", default=[], metavar="CKPT",
-                        help="loss_landscape: a trained network (.pt or run folder); repeat for several "
-                             "(default: train LIF and TC-LIF)")
+                        help="loss_landscape, gradient_maps: a trained network (.pt or run folder); repeat for "
+                             "several (default: train the paper's networks)")
     ablate.add_argument("--pretrained", action="store_true", help="loss_landscape: the shipped PMSN network")
     ablate.add_argument("--span", type=positive_float, help="loss_landscape: grid over [-SPAN, SPAN]² (default 1)")
     ablate.add_argument("--resolution", type=int, help="loss_landscape: grid points per axis (default 21, smoke 5)")
     ablate.add_argument("--samples", type=positive_int,
-                        help="loss_landscape: training samples the loss is measured on (default 1024, smoke 32)")
+                        help="loss_landscape: training samples the loss is measured on (default 1024, smoke 32); "
+                             "gradient_maps: test sequences (default 64, smoke 8)")
     ablate.add_argument("--verbose", action="store_true", help="print every epoch of every run")
     ablate.set_defaults(func=_ablate)
 
