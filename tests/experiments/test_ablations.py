@@ -4,6 +4,7 @@ import csv
 import json
 
 import pytest
+import torch
 
 from pmsn.experiments import Options, run_ablation
 
@@ -129,3 +130,35 @@ def test_energy_accuracy_scales_each_family(tmp_path):
     assert summary["sliding PSN order=2"]["parameters"] == summary["sliding PSN order=1"]["parameters"] + 2  # +1 per layer
     assert all(line["energy_nj_per_sample"] > 0 for line in summary.values())
     assert (tmp_path / "energy_accuracy.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_gradient_map_is_the_normalised_input_gradient():
+    from pmsn.experiments.gradient_maps import gradient_map
+    from pmsn.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("tclif_ff", neuron="lif", preset="smnist_large", num_classes=3, hidden=[4, 5, 6],
+                        input_size=2, T=7)
+    inputs, targets = torch.rand(3, 7, 2) * 3, torch.tensor([0, 1, 2])
+    grid = gradient_map(model, inputs, targets)
+    assert grid.shape == (4 + 5 + 6, 7)
+    rows = grid[grid.amax(1) > 0]
+    assert torch.allclose(rows.amax(1), torch.ones(len(rows)))  # every non-silent neuron peaks at 1
+    # the first layer's rows are |∂L/∂I| of its input current I = W x: check one against autograd directly
+    first = next(m for m in model.modules() if type(m).__name__ == "LIF")
+    captured = {}
+    handle = first.register_forward_pre_hook(lambda module, args: captured.setdefault("x", args[0]).retain_grad())
+    torch.nn.functional.cross_entropy(model(inputs), targets).backward()
+    handle.remove()
+    expected = captured["x"].grad.abs().mean(1).T
+    expected = expected / expected.amax(1, keepdim=True).clamp_min(1e-38)
+    assert torch.allclose(grid[:4], expected)
+
+
+def test_gradient_maps_smoke(tmp_path):
+    result = run_ablation("gradient_maps", Options(out=tmp_path, smoke=True, say=lambda *a, **k: None))
+    assert [row["network"] for row in result["results"]] == ["LIF", "ALIF", "TC-LIF"]
+    assert (tmp_path / "gradient_maps.png").read_bytes().startswith(b"\x89PNG")
+    again = run_ablation("gradient_maps", Options(out=tmp_path / "again", smoke=True, say=lambda *a, **k: None,
+                                                  checkpoints=(str(tmp_path / "runs" / "LIF-seed0"),)))
+    assert [row["network"] for row in again["results"]] == ["LIF-seed0"]
