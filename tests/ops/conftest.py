@@ -22,8 +22,8 @@ from pmsn.ops.linear_system import discretize
 
 
 # Prepended to the script of compile_for_sm90: compile_sm90(name, kernel, dtype, constexprs, **options) prints
-# "name registers stack_bytes". Pointer arguments (*_ptr) are of `dtype` ("fp32"/"fp64"), sums_ptr float64, the
-# others int32 scalars.
+# "name registers stack_bytes". Pointer arguments (*_ptr) are of `dtype` ("fp32"/"fp64"), sums_ptr float64,
+# opened_ptr int8, the others int32 scalars.
 _COMPILER = r'''
 import re, subprocess, tempfile
 from pathlib import Path
@@ -36,7 +36,8 @@ CUOBJDUMP = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuob
 
 def compile_sm90(name, kernel, dtype, constexprs, **options):
     signature = {arg: "constexpr" if arg in constexprs else "*fp64" if arg == "sums_ptr" else
-                 "*" + dtype if arg.endswith("_ptr") else "i32" for arg in kernel.arg_names}
+                 "*i8" if arg == "opened_ptr" else "*" + dtype if arg.endswith("_ptr") else "i32"
+                 for arg in kernel.arg_names}
     compiled = triton.compile(ASTSource(kernel, signature, constexprs), target=GPUTarget("cuda", 90, 32),
                               options=options)
     with tempfile.NamedTemporaryFile(suffix=".cubin") as cubin:

@@ -32,9 +32,10 @@ from pmsn.ops import triton_common as common
 from pmsn.ops.triton_pmsn import (Sweeps, adjoint_block, advance, geometry, load_checkpoint, load_params,
                                   modal_step, recompute_block, run_sweeps)
 
-MODAL, SOMA, SPIKES = 0, 1, 2  # forward passes (module doc)
-RECOMPUTE, LOCAL, FINAL = 0, 1, 2  # backward passes
-STATE, REMAINDER, ADJOINT = 0, 1, 2  # carries over the chunks
+# the passes and carries of the module doc, as constants the kernels can read
+MODAL, SOMA, SPIKES = tl.constexpr(0), tl.constexpr(1), tl.constexpr(2)  # forward passes
+RECOMPUTE, LOCAL, FINAL = tl.constexpr(0), tl.constexpr(1), tl.constexpr(2)  # backward passes
+STATE, REMAINDER, ADJOINT = tl.constexpr(0), tl.constexpr(1), tl.constexpr(2)  # carries over the chunks
 
 
 @triton.jit
