@@ -222,7 +222,7 @@ for dtype in (torch.float32, torch.float64):
         assert stack <= 64, f"{name}: {registers} registers, {stack} bytes of stack (spills)"
 
 
-# ------------------------------------------------------------------------------- the chunked variant (§11.1)
+# ------------------------------------------------------------- the chunked variant (docs/kernels.md §11.1)
 # (n, T, [B, C, *spatial], soma_grad, strict), chunks of 4 steps: T = 1, T shorter than one chunk, T a multiple of
 # the chunk and not, B·C = 1 over many chunks, spatial dims, two tiles, both soma gradient rules, strict firing
 CHUNKED_CASES = [
