@@ -1,7 +1,7 @@
 """Edge cases on every path of every neuron (issue 9 "Trust"): empty batch/channel/spatial dims, NaN in the
 input, double backward through the fused kernels, a state of another dtype/device, bad constructor arguments.
 
-Paths: the parallel call (on CPU float32/float64 the fused C++ kernels for LIF/PLIF/TC-LIF/PMSN), the
+Paths: the parallel call (on CPU float32/float64 the fused C++ kernels for LIF/PLIF/IF/TC-LIF/PMSN), the
 pure-PyTorch reference (``neuron.serial`` — which the LIF family's parallel call also runs for traces and
 other dtypes — and PMSN ``path="chunked"``/``"fft"``), ``return_states=True`` and ``step``."""
 
@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from pmsn.neurons import ALIF, LIF, PLIF, PMSN, PSN, TCLIF, MaskedPSN, SlidingPSN, build_pmsn
+from pmsn.neurons import ALIF, GLIF, IF, KLIF, LIF, PLIF, PMSN, PSN, TCLIF, MaskedPSN, SlidingPSN, build_pmsn
 from pmsn.ops.fused_cpu import fused_available
 from pmsn.ops.fused_leaky import fused_leaky_supports
 from pmsn.surrogate import Sigmoid
@@ -31,6 +31,10 @@ NEURONS = {
     "lif": lambda C, T: LIF(),
     "lif_soft_detach": lambda C, T: LIF(reset="soft", detach_reset=True),
     "plif": lambda C, T: PLIF(),
+    "if": lambda C, T: IF(),
+    "klif": lambda C, T: KLIF(),
+    "glif": lambda C, T: GLIF(channels=C, T=T),
+    "glif_any_length": lambda C, T: GLIF(channels=C),
     "alif": lambda C, T: ALIF(channels=C),
     "tclif": lambda C, T: TCLIF(),
     "tclif_channel": lambda C, T: TCLIF(channels=C, beta_sharing="channel"),
@@ -44,7 +48,8 @@ NEURONS = {
     "pmsn_serial_soma": lambda C, T: make_pmsn(C, soma_mode="serial"),
 }
 NO_STEP = {"psn", "masked_psn_blend"}  # non-causal: no step, no serial loop
-CHANNEL_FREE = {"lif", "lif_soft_detach", "plif", "tclif", "psn", "masked_psn", "masked_psn_blend", "sliding_psn"}
+CHANNEL_FREE = {"lif", "lif_soft_detach", "plif", "if", "klif", "tclif", "psn", "masked_psn", "masked_psn_blend",
+                "sliding_psn"}
 
 
 def _grads(out, x, neuron):
@@ -90,7 +95,7 @@ def test_empty_input_gives_empty_output_and_zero_grads(name, shape, mode, dtype)
         assert g is not None and g.shape == p.shape and not g.any(), "parameter gradients of an empty batch are 0"
 
 
-@pytest.mark.parametrize("name", ["alif", "pmsn"])
+@pytest.mark.parametrize("name", ["alif", "glif", "pmsn"])
 def test_zero_channels_is_refused(name):
     with pytest.raises(ValueError, match="channels.*positive int.*0"):
         NEURONS[name](0, 4)
@@ -105,6 +110,8 @@ FUSED = {
     "lif_soft_detach_mg": lambda: LIF(reset="soft", detach_reset=True, surrogate="multi_gaussian"),
     "lif_none_atan": lambda: LIF(reset="none", surrogate="atan", decay_input=False),
     "plif": lambda: PLIF(),
+    "if": lambda: IF(),
+    "if_soft_atan": lambda: IF(reset="soft", surrogate="atan"),
     "tclif": lambda: TCLIF(),
     "tclif_detach": lambda: TCLIF(detach_reset=True),
     "tclif_pre_reset": lambda: TCLIF(coupling_uses_pre_reset_soma=True),
@@ -172,7 +179,7 @@ def test_nan_input_pmsn_every_path_agrees_on_grads(soma_grad):
 
 
 # ------------------------------------------------------------------------------------------------ double backward
-@pytest.mark.parametrize("name", ["lif", "plif", "tclif", "tclif_channel", "pmsn"])
+@pytest.mark.parametrize("name", ["lif", "plif", "if", "tclif", "tclif_channel", "pmsn"])
 def test_double_backward_through_a_fused_kernel_is_refused_clearly(name):
     _needs_fused(name)
     neuron = FUSED[name]().double()
@@ -194,7 +201,7 @@ def test_first_order_backward_without_create_graph_still_works():
 
 
 # ------------------------------------------------------------------------------------------------ state checks
-STEPPING = ["lif", "plif", "alif", "tclif", "masked_psn", "sliding_psn", "pmsn"]
+STEPPING = ["lif", "plif", "if", "klif", "glif", "alif", "tclif", "masked_psn", "sliding_psn", "pmsn"]
 
 
 @pytest.mark.parametrize("name", STEPPING)
@@ -243,6 +250,27 @@ BAD_ARGUMENTS = [
     (lambda: PLIF(tau_init=1.0), r"PLIF: tau_init must be a finite number > 1, got 1.0"),
     (lambda: PLIF(tau_init=nan), r"PLIF: tau_init .* got nan"),
     (lambda: PLIF(tau_init=inf), r"PLIF: tau_init .* got inf"),
+    (lambda: IF(threshold=-1.0), r"IF: threshold must be a finite number > 0, got -1.0"),
+    (lambda: IF(v_reset=1.0), r"IF: threshold must be above v_reset .*got threshold=1.0, v_reset=1.0"),
+    (lambda: IF(reset="subtract"), r"IF: reset must be one of \('hard', 'soft', 'none'\), got 'subtract'"),
+    (lambda: IF(detach_reset=0), r"IF: detach_reset must be a bool, got 0"),
+    (lambda: KLIF(tau=0.5), r"KLIF: tau must be a finite number >= 1, got 0.5"),
+    (lambda: KLIF(k_init=0.0), r"KLIF: k_init must be a finite number > 0, got 0.0"),
+    (lambda: KLIF(k_init=nan), r"KLIF: k_init .* got nan"),
+    (lambda: KLIF(threshold=inf), r"KLIF: threshold .* got inf"),
+    (lambda: KLIF(decay_input="no"), r"KLIF: decay_input must be a bool, got 'no'"),
+    (lambda: GLIF(channels=0), r"GLIF: channels must be a positive int, got 0"),
+    (lambda: GLIF(channels=3, T=0), r"GLIF: T must be None or a positive int, got 0"),
+    (lambda: GLIF(channels=3, T=4.0), r"GLIF: T must be None or a positive int, got 4.0"),
+    (lambda: GLIF(channels=3, tau_init=1.0), r"GLIF: tau_init must be a number in \(0, 1\) .*got 1.0"),
+    (lambda: GLIF(channels=3, threshold_init=0.0), r"GLIF: threshold_init must be a number in \(0, 1\) .*got 0.0"),
+    (lambda: GLIF(channels=3, leak_init=nan), r"GLIF: leak_init .* got nan"),
+    (lambda: GLIF(channels=3, reset_init=True), r"GLIF: reset_init .* got True"),
+    (lambda: GLIF(channels=3, conductance_init=-0.5), r"GLIF: conductance_init .* got -0.5"),
+    (lambda: GLIF(channels=3, gate_init=(0.5, 0.5)), r"GLIF: gate_init must be None or three numbers .*"
+                                                     r"got \(0.5, 0.5\)"),
+    (lambda: GLIF(channels=3, gate_init=(0.5, 1.5, 0.5)), r"GLIF: gate_init β must be a number in \(0, 1\) .*got 1.5"),
+    (lambda: GLIF(channels=3, strict="yes"), r"GLIF: strict must be a bool, got 'yes'"),
     (lambda: ALIF(channels=0), r"ALIF: channels must be a positive int, got 0"),
     (lambda: ALIF(channels=3.0), r"ALIF: channels must be a positive int, got 3.0"),
     (lambda: ALIF(channels=3, tau_m=(nan, 5.0)), r"ALIF: tau_m must be \(mean, std\) .* got \(nan, 5.0\)"),
@@ -298,6 +326,9 @@ def test_bad_constructor_argument_is_named_in_one_line(make, message):
 
 def test_valid_edge_values_are_accepted():
     LIF(tau=1.0)  # k = 1: no memory, still well defined
+    IF(reset="soft", v_reset=5.0)  # v_reset only matters for the hard reset
+    KLIF(tau=1.0, k_init=1e-3)
+    GLIF(channels=1, T=1, gate_init=(1e-6, 0.5, 1 - 1e-6), leak_init=1e-6)
     LIF(reset="soft", v_reset=5.0)  # v_reset only matters for the hard reset
     MaskedPSN(T=4, order=4, mask_lambda=0.0)
     MaskedPSN(T=1, order=1)

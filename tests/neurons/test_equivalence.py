@@ -8,7 +8,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pmsn.neurons import ALIF, LIF, PLIF, TCLIF, MaskedPSN, SlidingPSN, build_pmsn
+from pmsn.neurons import ALIF, GLIF, IF, KLIF, LIF, PLIF, TCLIF, MaskedPSN, SlidingPSN, build_pmsn
 
 SHAPES = [(1, 3), (2, 3), (3, 2, 4), (2, 2, 2, 3)]  # [B, C, *spatial]
 
@@ -20,11 +20,25 @@ def make_pmsn(C, T, **kw):
     return neuron
 
 
+def make_glif(C, T):
+    neuron = GLIF(channels=C, T=T)
+    with torch.no_grad():  # spread every gate and coefficient over (0, 1), per channel and step
+        for logits in neuron.parameters():
+            logits.uniform_(-2.0, 2.0)
+    return neuron
+
+
 FACTORIES = {
     "lif_hard": lambda C, T: LIF(),
     "lif_soft_detach": lambda C, T: LIF(reset="soft", detach_reset=True, decay_input=False),
     "lif_no_reset": lambda C, T: LIF(reset="none", surrogate="atan"),
     "plif": lambda C, T: PLIF(tau_init=3.0),
+    "if_hard": lambda C, T: IF(),
+    "if_soft_detach": lambda C, T: IF(reset="soft", detach_reset=True, surrogate="atan"),
+    "klif": lambda C, T: KLIF(k_init=1.3, tau=3.0),
+    "klif_soft_no_decay": lambda C, T: KLIF(reset="soft", decay_input=False, k_init=0.7, surrogate="triangle"),
+    "glif_time_wise": lambda C, T: make_glif(C, T),
+    "glif_any_length": lambda C, T: make_glif(C, None),
     "alif": lambda C, T: ALIF(channels=C, tau_m=(5.0, 1.0), tau_adp=(20.0, 2.0)),
     "tclif_layer": lambda C, T: TCLIF(decay_init=(1.5, -0.5)),
     "tclif_channel": lambda C, T: TCLIF(channels=C, beta_sharing="channel", decay_init=(0.3, 0.2)),
@@ -124,7 +138,8 @@ def test_parallel_equals_serial_fuzzed(kind, steps, batch, channels, spatial, in
     assert_parallel_equals_serial(neuron, x, seed)
 
 
-@pytest.mark.parametrize("kind", ["lif_hard", "tclif_layer", "alif", "pmsn_fft", "sliding_psn", "masked_psn"])
+@pytest.mark.parametrize("kind", ["lif_hard", "if_hard", "klif", "glif_time_wise", "tclif_layer", "alif", "pmsn_fft",
+                                  "sliding_psn", "masked_psn"])
 def test_return_states_matches_serial_trace(kind):
     torch.manual_seed(1)
     neuron = FACTORIES[kind](3, 9).double()

@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from pmsn.neurons import (ALIF, LIF, PLIF, PMSN, PSN, TCLIF, MaskedPSN, SlidingPSN, build_neuron,
+from pmsn.neurons import (ALIF, GLIF, IF, KLIF, LIF, PLIF, PMSN, PSN, TCLIF, MaskedPSN, SlidingPSN, build_neuron,
                           build_pmsn)
 
 ALL = {
     "LIF": lambda: LIF(), "PLIF": lambda: PLIF(), "ALIF": lambda: ALIF(channels=3), "TCLIF": lambda: TCLIF(),
     "PSN": lambda: PSN(T=4), "MaskedPSN": lambda: MaskedPSN(T=4, order=2), "SlidingPSN": lambda: SlidingPSN(order=2),
-    "PMSN": lambda: PMSN(channels=3),
+    "PMSN": lambda: PMSN(channels=3), "IF": lambda: IF(), "KLIF": lambda: KLIF(), "GLIF": lambda: GLIF(channels=3, T=4),
 }
 
 
@@ -31,7 +31,7 @@ def test_not_a_tensor(name):
         ALL[name]()([[[0.0]]])
 
 
-@pytest.mark.parametrize("name", ["ALIF", "PMSN"])
+@pytest.mark.parametrize("name", ["ALIF", "GLIF", "PMSN"])
 def test_wrong_channel_count(name):
     with pytest.raises(ValueError, match="3 channels.*got 5"):
         ALL[name]()(torch.zeros(4, 2, 5))
@@ -51,12 +51,27 @@ def test_wrong_T_for_fixed_T_psn(cls):
         neuron(torch.zeros(5, 2, 3))
 
 
-@pytest.mark.parametrize("name", ["LIF", "ALIF", "TCLIF", "SlidingPSN", "PMSN", "MaskedPSN"])
+@pytest.mark.parametrize("name", ["LIF", "IF", "KLIF", "GLIF", "ALIF", "TCLIF", "SlidingPSN", "PMSN", "MaskedPSN"])
 def test_step_with_state_from_another_shape(name):
     neuron = ALL[name]()
     _, state = neuron.step(torch.zeros(2, 3))
     with pytest.raises(ValueError, match=r"state.*shape.*expected"):
         neuron.step(torch.zeros(4, 3), state)
+
+
+def test_glif_refuses_more_steps_than_its_conductances():
+    """Built with T, GLIF has one conductance per step: a shorter sequence runs, a longer one is refused."""
+    neuron = GLIF(channels=3, T=4)
+    assert neuron(torch.ones(2, 1, 3)).shape == (2, 1, 3)
+    with pytest.raises(ValueError, match=r"GLIF was built for T=4 steps.*got T=5 in input of shape \(5, 1, 3\)"):
+        neuron(torch.zeros(5, 1, 3))
+    state = None
+    for _ in range(4):
+        _, state = neuron.step(torch.zeros(1, 3), state)
+    with pytest.raises(ValueError, match="GLIF was built for T=4 steps.*step 5 asked for more"):
+        neuron.step(torch.zeros(1, 3), state)
+    neuron = GLIF(channels=3)  # T=None: one conductance for any length
+    assert neuron(torch.ones(50, 1, 3)).shape == (50, 1, 3)
 
 
 def test_step_rank_and_dtype():

@@ -210,3 +210,158 @@ def test_lif_leak_pulls_towards_v_reset_with_hard_reset():
     assert trace.membrane.flatten().tolist() == [-1.0, -1.0, -1.0]  # SpikingJelly: stays at V_reset
     _, trace = LIF(reset="soft").double()(torch.full((2, 1, 1), 0.5, dtype=torch.float64), return_states=True)
     assert trace.membrane.flatten().tolist() == [0.25, 0.375]
+
+
+# ------------------------------------------------------------------------------------------------ IF, KLIF, GLIF
+def sigmoid_surrogate(x, alpha=4.0):
+    """The Sigmoid(α=4) surrogate's derivative α·σ(αx)·(1 − σ(αx)), by hand."""
+    s = 1.0 / (1.0 + math.exp(-alpha * x))
+    return alpha * s * (1.0 - s)
+
+
+IF_INPUT = [0.5, 0.75, -0.25, 1.0, 0.25]
+
+
+@pytest.mark.parametrize("reset, membrane, spikes", [
+    # hard: H = V + X; V = 0 after a spike.  H: 0.5 | 0.5+0.75 = 1.25 (fires) | 0−0.25 | −0.25+1 = 0.75 | 0.75+0.25 = 1
+    # (fires: Θ(0) = 1)
+    ("hard", [0.5, 1.25, -0.25, 0.75, 1.0], [0, 1, 0, 0, 1]),
+    # soft: V = H − 1 after a spike.  H: 0.5 | 1.25 (fires, V = 0.25) | 0 | 1 (fires, V = 0) | 0.25
+    ("soft", [0.5, 1.25, 0.0, 1.0, 0.25], [0, 1, 0, 1, 0]),
+])
+def test_if_worked_example(reset, membrane, spikes):
+    """docs/neurons.md §2.4: no leak, so the potential is the running sum of the inputs between resets."""
+    from pmsn.neurons import IF
+
+    neuron = IF(reset=reset).double()
+    x = torch.tensor(IF_INPUT, dtype=torch.float64).reshape(5, 1, 1)
+    assert neuron(x).flatten().tolist() == spikes  # the fused sweep
+    out, trace = neuron(x, return_states=True)  # the step loop
+    assert out.flatten().tolist() == spikes
+    assert trace.membrane.flatten().tolist() == membrane  # binary fractions: exact
+
+
+def test_if_gradient_through_the_hard_reset():
+    """S[1] = Θ(H[1] − 1), H[1] = V[0] + X[1], V[0] = H[0]·(1 − S[0]) (V_reset = 0), H[0] = X[0]:
+    dS[1]/dX[1] = g(H[1] − 1) and dS[1]/dX[0] = g(H[1] − 1)·(1 − S[0] + (0 − H[0])·g(H[0] − 1)), g the sigmoid
+    surrogate; with H[0] = 0.5, H[1] = 1.25: g(0.25)·(1 − 0.5·g(−0.5))."""
+    from pmsn.neurons import IF
+
+    x = torch.tensor(IF_INPUT, dtype=torch.float64).reshape(5, 1, 1).requires_grad_(True)
+    (grad,) = torch.autograd.grad(IF().double()(x)[1].sum(), x)
+    expected = [sigmoid_surrogate(0.25) * (1.0 - 0.5 * sigmoid_surrogate(-0.5)), sigmoid_surrogate(0.25), 0, 0, 0]
+    close(grad, expected, rel=1e-12)
+    assert expected[0] == pytest.approx(0.621304, abs=1e-6)
+
+
+KLIF_INPUT = [1.0, 1.5, -2.0, 2.5]
+
+
+def klif_k15():
+    from pmsn.neurons import KLIF
+
+    return KLIF(k_init=1.5).double()
+
+
+def test_klif_worked_example():
+    """docs/neurons.md §9.3, τ = 2, k = 1.5, V_th = 1, hard reset to 0:
+    t=0: H = 0 + (1 − 0)/2 = 0.5,            F = ReLU(0.75) = 0.75,    no spike, V = 0.75
+    t=1: H = 0.75 + (1.5 − 0.75)/2 = 1.125,  F = 1.6875,               spike,    V = 0
+    t=2: H = 0 + (−2 − 0)/2 = −1,            F = ReLU(−1.5) = 0,       no spike, V = 0 (the ReLU drops −1)
+    t=3: H = 0 + 2.5/2 = 1.25,               F = 1.875,                spike
+    (a LIF would keep V = −1 at t=2 and reach only H = 0.75 at t=3)."""
+    neuron = klif_k15()
+    spikes, trace = neuron(torch.tensor(KLIF_INPUT, dtype=torch.float64).reshape(4, 1, 1), return_states=True)
+    assert spikes.flatten().tolist() == [0, 1, 0, 1]
+    assert trace.membrane.flatten().tolist() == [0.5, 1.125, -1.0, 1.25]
+    assert trace.scaled.flatten().tolist() == [0.75, 1.6875, 0.0, 1.875]
+
+
+def test_klif_gradient_of_k():
+    """dS[1]/dk with F[t] = k·H[t] (both positive), H[1] = V[0]/2 + X[1]/2, V[0] = F[0]·(1 − S[0]):
+    dF[1]/dk = H[1] + (k/2)·dV[0]/dk,  dV[0]/dk = H[0] − F[0]·g(F[0] − 1)·H[0]  (the attached reset), so
+    dS[1]/dk = g(F[1] − 1)·(1.125 + 0.75·(0.5 − 0.375·g(−0.25))) = g(0.6875)·(1.5 − 0.28125·g(−0.25))."""
+    neuron = klif_k15()
+    spikes = neuron(torch.tensor(KLIF_INPUT, dtype=torch.float64).reshape(4, 1, 1))
+    (grad,) = torch.autograd.grad(spikes[1].sum(), neuron.k)
+    expected = sigmoid_surrogate(0.6875) * (1.5 - 0.28125 * sigmoid_surrogate(-0.25))
+    assert grad.item() == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx(0.288890, abs=1e-6)
+
+
+GLIF_INPUT = [1.0, 0.4, 0.8, -0.2]
+GLIF_CONDUCTANCE = [0.5, 0.25, 0.75, 0.5]
+
+
+def glif_example():
+    """docs/neurons.md §8.4: one channel, α = β = γ = 0.5 and the default τ = 0.25, V_th = 0.5, E_L = 0.0625,
+    V_R = 0.5; g[t] = 0.5, 0.25, 0.75, 0.5."""
+    from pmsn.neurons import GLIF
+
+    neuron = GLIF(channels=1, T=4, gate_init=(0.5, 0.5, 0.5)).double()
+    with torch.no_grad():  # the logits in float64 (they were made in float32)
+        g = torch.tensor(GLIF_CONDUCTANCE, dtype=torch.float64)
+        neuron.conductance_logits.copy_(torch.logit(g).reshape(4, 1))
+        neuron.dynamics_logits.copy_(torch.logit(torch.tensor([[0.25], [0.5], [0.0625], [0.5]], dtype=torch.float64)))
+    return neuron
+
+
+@pytest.mark.parametrize("path", ["parallel", "serial"])
+def test_glif_worked_example(path):
+    """decay 1 − α(1 − τ) = 0.625, linear leak (1 − α)·E_L = 0.03125, input scale 1 − β(1 − g[t]) = 0.75, 0.625,
+    0.875, 0.75; a spike halves the decayed U (1 − γ) and subtracts (1 − γ)·V_R = 0.25 at the next step:
+    t=0: U = −0.03125 + 0.75·1                                   = 0.71875      > 0.5: spike
+    t=1: U = 0.625·0.71875·0.5 − 0.03125 + 0.625·0.4 − 0.25       = 0.193359375  no spike
+    t=2: U = 0.625·0.193359375 − 0.03125 + 0.875·0.8              = 0.789599609375  spike
+    t=3: U = 0.625·0.789599609375·0.5 − 0.03125 − 0.75·0.2 − 0.25 = −0.1845001220703125."""
+    neuron = glif_example()
+    x = torch.tensor(GLIF_INPUT, dtype=torch.float64).reshape(4, 1, 1)
+    spikes, trace = (neuron if path == "parallel" else neuron.serial)(x, return_states=True)
+    assert spikes.flatten().tolist() == [1, 0, 1, 0]
+    close(trace.membrane, [0.71875, 0.193359375, 0.789599609375, -0.1845001220703125], rel=1e-12)
+
+
+def test_glif_gradient_through_the_next_step_reset():
+    """dS[2]/dX with the rectangle surrogate (1 inside |U − V_th| < 0.5, true at t = 1, 2):
+    dS[2]/dX[2] = 0.875 (the input scale); dS[2]/dX[1] = ∂U[2]/∂U[1]·0.625 + ∂U[2]/∂S[1]·1·0.625 with
+    ∂U[2]/∂U[1] = 0.625·(1 − γ·S[1]) = 0.625 and ∂U[2]/∂S[1] = −0.625·U[1]·γ − (1 − γ)·V_R = −0.310424804688."""
+    neuron = glif_example()
+    x = torch.tensor(GLIF_INPUT, dtype=torch.float64).reshape(4, 1, 1).requires_grad_(True)
+    (grad,) = torch.autograd.grad(neuron(x)[2].sum(), x)
+    d_u2_d_s1 = -0.625 * 0.193359375 * 0.5 - 0.25
+    close(grad.flatten()[1:], [0.625 * 0.625 + d_u2_d_s1 * 0.625, 0.875, 0.0], rel=1e-12)
+
+
+def test_glif_gate_corner_is_a_lif():
+    """α = 1, β = 0, γ = 1 (saturated gates): U[t] = τ·U[t−1]·(1 − S[t−1]) + X[t], a hard-reset LIF without input
+    decay and k = 1 − τ, firing on U > V_th (docs/neurons.md §8.1)."""
+    from pmsn.neurons import GLIF, LIF
+
+    neuron = GLIF(channels=3, T=40).double()
+    with torch.no_grad():
+        neuron.gate_logits.copy_(torch.tensor([[40.0], [-40.0], [40.0]]))  # σ(±40) = 1 or 4e-18
+    lif = LIF(tau=1.0 / 0.75, threshold=0.5, decay_input=False, strict=True, surrogate="rectangle").double()
+    x = torch.randn(40, 2, 3, dtype=torch.float64) + 0.3
+    spikes, trace = neuron(x, return_states=True)
+    lif_spikes, lif_trace = lif(x, return_states=True)
+    assert torch.equal(spikes, lif_spikes) and 0 < spikes.mean() < 1
+    torch.testing.assert_close(trace.membrane, lif_trace.membrane)
+
+
+def test_glif_initial_values():
+    """docs/neurons.md §8.2: the official code's inits; gate logits ~ U(−0.1, 0.1) per channel; g per step with T."""
+    from pmsn.neurons import GLIF
+    from pmsn.train.optim import parameter_roles
+
+    torch.manual_seed(0)
+    neuron = GLIF(channels=500, T=6)
+    c = neuron.coefficients()
+    for value, expected in ((c.tau, 0.25), (c.threshold, 0.5), (c.leak, 0.0625), (c.reset, 0.5),
+                            (c.conductance, 0.5)):
+        torch.testing.assert_close(value, torch.full_like(value, expected))
+    assert c.conductance.shape == (6, 500) and GLIF(channels=2).conductance_logits.shape == (1, 2)
+    assert neuron.gate_logits.abs().max() <= 0.1 and neuron.gate_logits.std() > 0.05  # random, not constant
+    assert GLIF(channels=2, reset_init=0.3, threshold_init=0.7).coefficients().reset[0].item() == pytest.approx(0.3)
+    roles = parameter_roles(neuron)
+    assert roles[id(neuron.gate_logits)] == "neuron_slow"
+    assert roles[id(neuron.dynamics_logits)] == roles[id(neuron.conductance_logits)] == "neuron_fast"

@@ -17,7 +17,7 @@ from pmsn.surrogate import ATan, Triangle
 pytestmark = pytest.mark.skipif(not (fused_cpu.fused_available() and fused_leaky.fused_leaky_available()),
                                 reason="the fused C++ CPU kernels could not be built here")
 
-NEURONS = ["lif", "plif", "alif", "tclif", "psn", "masked_psn", "sliding_psn", "pmsn"]
+NEURONS = ["lif", "plif", "if", "klif", "glif", "alif", "tclif", "psn", "masked_psn", "sliding_psn", "pmsn"]
 T, B, C = 9, 2, 3
 
 
@@ -176,8 +176,8 @@ def test_export_matches_eager(name):
     # every graph, nested ones included (PMSN's autocast-disabled region is a submodule of the program)
     targets = {str(node.target) for module in program.graph_module.modules() if isinstance(module, torch.fx.GraphModule)
                for node in module.graph.nodes if node.op == "call_function"}
-    fused = {"lif": "pmsn.lif_forward", "plif": "pmsn.lif_forward", "tclif": "pmsn.tclif_forward",
-             "pmsn": "pmsn.pmsn_sweep_forward"}
+    fused = {"lif": "pmsn.lif_forward", "plif": "pmsn.lif_forward", "if": "pmsn.lif_forward",
+             "tclif": "pmsn.tclif_forward", "pmsn": "pmsn.pmsn_sweep_forward"}
     if name in fused:
         assert any(fused[name] in target for target in targets), targets
 

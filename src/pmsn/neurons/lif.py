@@ -1,4 +1,4 @@
-"""LIF, PLIF (learnable τ) and ALIF (adaptive threshold) baselines (docs/neurons.md §1.4, §2).
+"""LIF, PLIF (learnable τ), IF (no leak) and ALIF (adaptive threshold) baselines (docs/neurons.md §1.4, §2).
 ALIF: B. Yin, F. Corradi, S. M. Bohté, "Accurate and efficient time-domain classification with adaptive spiking
 recurrent neural networks", Nature Machine Intelligence 2021.
 
@@ -9,6 +9,8 @@ LIF / PLIF per step (SpikingJelly form, docs/neurons.md §2.1-2.2), H = charged 
     decay_input:      H[t] = V[t−1] + (X[t] − (V[t−1] − V_rest))/τ
     not decay_input:  H[t] = V[t−1] − (V[t−1] − V_rest)/τ + X[t]
     S[t] = Θ(H[t] − V_th);   reset: hard V = H·(1 − S) + V_reset·S, soft V = H − V_th·S, or none V = H.
+IF (SpikingJelly IFNode, docs/neurons.md §2.4) is the not-decay_input update with k = 1/τ = 0: H[t] = V[t−1] + X[t],
+the same sweep (fused kernels included) with no leak.
 ALIF (Yin et al. 2021, docs/neurons.md §2.3), per channel learnable τ_m, τ_adp:
     b[t] = ρ·b[t−1] + (1 − ρ)·S[t−1],   θ[t] = b₀ + β_a·b[t]
     u[t] = α·u[t−1] + (1 − α)·x[t] − θ[t]·S[t−1],   S[t] = Θ(u[t] − θ[t]) (strict by default)
@@ -139,6 +141,25 @@ class PLIF(_Leaky):
 
     def inverse_tau(self):
         return torch.sigmoid(self.w)
+
+
+class IF(_Leaky):
+    """Non-leaky integrate-and-fire, SpikingJelly's IFNode (docs/neurons.md §2.4): H[t] = V[t−1] + X[t], V_th = 1,
+    hard reset to 0, sigmoid(α=4) surrogate.
+
+    It is the leaky update with k = 1/τ = 0 (τ → ∞) and no input decay, H = V − (V − V_rest)·0 + X, which is
+    V + X for every finite V; so the fused C++/Triton LIF sweeps run it exactly, with the same reset options.
+    """
+
+    def __init__(self, threshold: float = 1.0, reset: str = "hard", v_reset: float = 0.0, detach_reset: bool = False,
+                 surrogate="sigmoid", strict: bool = False):
+        super().__init__(threshold, reset, v_reset, None, False, detach_reset, surrogate, strict)
+
+    def inverse_tau(self):
+        return 0.0
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}, reset={self.reset!r}"
 
 
 def _is_mean_std(value) -> bool:
