@@ -107,6 +107,46 @@ def test_network_equals_spikingjelly(dtype, tmp_path):
             torch.testing.assert_close(got, expected, **tolerance)
 
 
+class PerStep(nn.Sequential):
+    """pmsn side of SpikingJelly's SeqToANNContainer: the layers run on [T·B, ...] (same state-dict names)."""
+
+    def forward(self, x):
+        return super().forward(x.flatten(0, 1)).unflatten(0, x.shape[:2])
+
+
+def test_conv_batchnorm_network_equals_spikingjelly():
+    """Conv1d + BatchNorm1d tensors (running statistics and the int64 batch counter too) pass through by name."""
+    torch.manual_seed(2)
+    source = spikingjelly_multi_step(nn.Sequential(
+        layer.SeqToANNContainer(nn.Conv1d(2, 6, 3, padding=1, bias=False), nn.BatchNorm1d(6)),
+        neuron.ParametricLIFNode(v_reset=None),
+        layer.SeqToANNContainer(nn.Conv1d(6, 6, 3, padding=1), nn.BatchNorm1d(6)),
+        neuron.SlidingPSN(k=4))).double()
+    randomise(source)
+    with torch.no_grad():
+        for module in source.modules():
+            if isinstance(module, nn.BatchNorm1d):
+                module.running_mean.normal_()
+                module.running_var.uniform_(0.5, 2.0)
+                module.num_batches_tracked.fill_(17)
+    source.eval()
+    target = nn.Sequential(PerStep(nn.Conv1d(2, 6, 3, padding=1, bias=False), nn.BatchNorm1d(6)),
+                           PLIF(reset="soft"), PerStep(nn.Conv1d(6, 6, 3, padding=1), nn.BatchNorm1d(6)),
+                           SlidingPSN(4))
+    from_spikingjelly(source, target.double()).eval()
+    assert int(target[0][1].num_batches_tracked) == 17
+    x = torch.randn(T, 3, 2, 5, dtype=torch.float64) * 3.0  # [T, B, C, L]
+    upstream = torch.randn(T, 3, 6, 5, dtype=torch.float64)
+    names = [parameter for parameter, _ in source.named_parameters()]
+    spikes, input_grad, grads = outputs(source, x, upstream, names)
+    got_spikes, got_input_grad, got_grads = outputs(target, x, upstream, names)
+    assert 0 < spikes.mean() < 1
+    assert torch.equal(got_spikes, spikes)
+    torch.testing.assert_close(got_input_grad, input_grad, rtol=1e-9, atol=1e-12)
+    for got, expected in zip(got_grads, grads):
+        torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-12)
+
+
 def test_live_network_settings_are_checked():
     target = pmsn_network()
     target[3] = LIF(tau=3.0)

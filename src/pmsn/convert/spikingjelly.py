@@ -22,7 +22,7 @@ from torch import nn
 from pmsn.neurons import LIF, PLIF, PSN, MaskedPSN, Neuron, SlidingPSN
 from pmsn.surrogate import ATan, Sigmoid, Triangle, get_surrogate
 
-# The settings of each SpikingJelly class (its constructor arguments and defaults), docs/convert.md §2. None: read
+# The settings of each SpikingJelly class (its constructor arguments and defaults), docs/convert.md §3. None: read
 # from the tensors' shapes. Settings that only set an initial value the state dict overrides are accepted and unused.
 SPIKINGJELLY_DEFAULTS = {
     "LIFNode": dict(tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0, surrogate_function=Sigmoid(4.0),
