@@ -153,3 +153,56 @@ def test_cifar_batch_with_foreign_objects_is_refused_unrun(cifar_root, content):
     with pytest.raises(CorruptDataError, match=rf"{batch}"):
         build_dataset("scifar10", "test", data_dir=root)
     assert not marker.exists()
+
+
+def test_static_tasks_yield_the_normalised_image(cifar_root):
+    root, images = cifar_root
+    test = build_dataset("cifar10", "test", data_dir=root)
+    x, y = test[1]
+    assert x.shape == (3, 32, 32) and y == 5 and not test.augment
+    torch.testing.assert_close(x, normalised(images["test_batch"][1], CIFAR10_MEAN, CIFAR10_STD))
+    hundred = build_dataset("cifar100", "test", data_dir=root)
+    x, y = hundred[0]
+    assert y == 42 and hundred.num_classes == 100
+    torch.testing.assert_close(x, normalised(images["100test"][0], (0.50708, 0.48655, 0.44092),
+                                             (0.26733, 0.25644, 0.27615)))
+
+
+def test_static_train_augmentation_is_on_by_default_and_seeded(cifar_root):
+    root, images = cifar_root
+    train = build_dataset("cifar10", "train", data_dir=root)
+    assert train.augment and len(train) == 15
+    assert not build_dataset("cifar10", "train", data_dir=root, augment=False).augment
+    draws = []
+    for seed in (0, 0, 1):
+        torch.manual_seed(seed)
+        draws.append(torch.stack([train[index][0] for index in range(len(train))]))
+    assert draws[0].shape == (15, 3, 32, 32) and torch.isfinite(draws[0]).all()
+    assert torch.equal(draws[0], draws[1]) and not torch.equal(draws[0], draws[2])
+    plain = build_dataset("cifar10", "train", data_dir=root, augment=False)
+    assert not torch.equal(draws[0], torch.stack([plain[index][0] for index in range(len(plain))]))
+
+
+def test_static_task_missing_files_name_the_folder(tmp_path):
+    with pytest.raises(MissingDataError, match=r"cifar10: cifar-10-batches-py/test_batch.*cs\.toronto\.edu"):
+        build_dataset("cifar10", "test", data_dir=tmp_path)
+
+
+@pytest.mark.parametrize("config_name, options", [
+    ("psn_cifar10_plifnet", ["model.options.width=4"]),
+    ("psn_cifar10_plifnet", ["model.name=vgg11", "model.options={width_divisor: 32, T: 2}"]),
+])
+def test_static_cifar_networks_train_one_epoch_on_fixture_batches(cifar_root, tmp_path, config_name, options):
+    from pathlib import Path
+
+    from pmsn.train.config import resolve_config
+    from pmsn.train.loop import train
+
+    root, _ = cifar_root
+    config_file = Path(__file__).resolve().parents[2] / "configs" / f"{config_name}.yaml"
+    config = resolve_config(str(config_file), overrides=options + [
+        f"data.data_dir={root}", "batch_size=4", "epochs=1", "amp=false", "device=cpu", "threads=1",
+        f"out={tmp_path}", "name=static"])
+    assert config.mixup_alpha == 0.2 and config.cutmix_alpha == 1.0 and config.label_smoothing == 0.1
+    result = train(config, quiet=True)
+    assert result.epochs_done == 1 and np.isfinite(result.history[-1]["train_loss"])

@@ -10,9 +10,10 @@ EXTERNAL_TASKS = [name for name in TASKS if not name.endswith("5k")]
 
 def test_registry_lists_every_task():
     assert set(TASKS) == {"smnist5k", "psmnist5k", "smnist", "psmnist", "scifar10", "scifar100", "shd", "ssc",
-                          "gsc", "imagenet"}
+                          "gsc", "imagenet", "cifar10", "cifar100", "cifar10dvs"}
     expected = {"smnist5k": (10, 196), "smnist": (10, 784), "scifar10": (10, 32), "scifar100": (100, 32),
-                "shd": (20, 250), "ssc": (35, 250), "gsc": (12, 101), "imagenet": (1000, None)}
+                "shd": (20, 250), "ssc": (35, 250), "gsc": (12, 101), "imagenet": (1000, None),
+                "cifar10": (10, None), "cifar100": (100, None), "cifar10dvs": (10, 10)}
     for name, (classes, steps) in expected.items():
         assert (TASKS[name].num_classes, TASKS[name].steps) == (classes, steps)
         assert TASKS[name].source and TASKS[name].files and "train" in TASKS[name].splits
