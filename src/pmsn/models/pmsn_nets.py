@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from pmsn.models.layers import (NeuronDefaults, SpikingClassifier, TiedDropout, check_images, check_neuron_name,
-                                check_positive_int, make_neuron, merge_time, sequence_to_time_first, split_time)
+                                check_positive_int, make_neuron, merge_time, norm_rows, run_neuron,
+                                sequence_to_time_first, split_time, valid_rows)
 from pmsn.neurons.pmsn import PRESETS as PMSN_PRESETS
 
 SEQUENTIAL_DEFAULTS: NeuronDefaults = {"pmsn": PMSN_PRESETS["sequential"]}
@@ -30,7 +31,8 @@ class ResidualSpikeStage(nn.Module):
         out = tied_dropout_p(acc)                                   (after the last block)
 
     The 1×1 Conv1d over channels is a per-step Linear (same parameters). The output is the accumulated
-    (non-binary) spike sum. Input and output ``[T, B, width]``.
+    (non-binary) spike sum. Input and output ``[T, B, width]``. With ``lengths`` the BN statistics cover the valid
+    steps only (docs/variable_length.md §4).
     """
 
     def __init__(self, width: int, depth: int, neuron: str, steps: int | None, dropout: float,
@@ -43,12 +45,13 @@ class ResidualSpikeStage(nn.Module):
         self.sum_dropout = TiedDropout(dropout / 5.0)  # inside the official PMSN neuron (docs/choices.md §1.12)
         self.dropout = TiedDropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         steps = x.shape[0]
+        valid = valid_rows(lengths, steps, x.device)
         spike_sum = torch.zeros_like(x)
         for index, (norm, neuron) in enumerate(zip(self.norms, self.neurons)):
-            z = split_time(norm(merge_time(x)), steps)  # BN statistics pooled over T and B
-            spike_sum = self.sum_dropout(neuron(z) + spike_sum)
+            z = split_time(norm_rows(norm, merge_time(x), valid), steps)  # BN statistics pooled over T and B
+            spike_sum = self.sum_dropout(run_neuron(neuron, z, lengths) + spike_sum)
             if index < len(self.convs):
                 x = self.dropout(self.convs[index](spike_sum))
         return self.dropout(spike_sum)
@@ -68,6 +71,8 @@ def _average_channels(x: torch.Tensor, group: int) -> torch.Tensor:
 class PMSNSequenceNet(SpikingClassifier):
     """S-MNIST / PS-MNIST net (docs/tasks.md §2.2): d = 128 → 65,418 parameters with PMSN, d = 208 → 156,218."""
 
+    accepts_lengths = True  # padded batches with lengths (docs/variable_length.md §4)
+
     def __init__(self, neuron: str = "pmsn", num_classes: int = 10, width: int = 128, depth: int = 4,
                  dropout: float = 0.1, T: int | None = 784, input_size: int = 1,
                  neuron_kwargs: Mapping[str, object] | None = None):
@@ -82,8 +87,8 @@ class PMSNSequenceNet(SpikingClassifier):
     def time_first(self, x: torch.Tensor) -> torch.Tensor:
         return sequence_to_time_first(x, self.input_size, type(self).__name__)
 
-    def per_step_logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.stage(self.encoder(x)))
+    def per_step_logits(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(self.stage(self.encoder(x), lengths))
 
 
 class PMSNPixelCIFARNet(SpikingClassifier):
@@ -93,6 +98,8 @@ class PMSNPixelCIFARNet(SpikingClassifier):
 
     Input: pixel sequences ``[B, T, 3]`` or images ``[B, 3, H, W]`` (raster scan, T = H·W).
     """
+
+    accepts_lengths = True  # padded batches with lengths (docs/variable_length.md §4)
 
     pool = 4
 
@@ -119,9 +126,9 @@ class PMSNPixelCIFARNet(SpikingClassifier):
             x = x.flatten(2).transpose(1, 2)
         return sequence_to_time_first(x, self.input_size, type(self).__name__)
 
-    def per_step_logits(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stage1(self.encoder(x))
-        x = self.stage2(self.bridge(_average_channels(x, self.pool)))
+    def per_step_logits(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.stage1(self.encoder(x), lengths)
+        x = self.stage2(self.bridge(_average_channels(x, self.pool)), lengths)
         return self.decoder(_average_channels(x, self.pool))
 
 
@@ -131,6 +138,8 @@ class PMSNSpeechNet(SpikingClassifier):
 
     Input: binned spike counts ``[B, T, 700]``; groups of ``pool`` adjacent channels are summed (700 → 140).
     """
+
+    accepts_lengths = True  # padded batches with lengths (docs/variable_length.md §4)
 
     def __init__(self, neuron: str = "pmsn", num_classes: int = 20, width: int = 256, dropout: float = 0.2,
                  T: int | None = 250, input_size: int = 700, pool: int = 5,
@@ -152,8 +161,8 @@ class PMSNSpeechNet(SpikingClassifier):
     def time_first(self, x: torch.Tensor) -> torch.Tensor:
         return sequence_to_time_first(x, self.input_size, type(self).__name__)
 
-    def per_step_logits(self, x: torch.Tensor) -> torch.Tensor:
+    def per_step_logits(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         x = self.dropout(x).unflatten(-1, (-1, self.pool)).sum(-1)  # sum-pool adjacent channels
-        x = self.dropout(self.neuron1(self.hidden1(x)))
-        x = self.dropout(self.neuron2(self.hidden2(x)))
+        x = self.dropout(run_neuron(self.neuron1, self.hidden1(x), lengths))
+        x = self.dropout(run_neuron(self.neuron2, self.hidden2(x), lengths))
         return self.decoder(x)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from pmsn.models.layers import (NeuronDefaults, SpikingClassifier, check_neuron_name, check_positive_int,
-                                make_neuron, merge_time, split_time)
+                                make_neuron, merge_time, norm_rows, run_neuron, split_time, valid_rows)
 from pmsn.neurons.pmsn import PRESETS as PMSN_PRESETS
 
 COLUMN_DEFAULTS: NeuronDefaults = {"pmsn": PMSN_PRESETS["scifar_column"]}
@@ -26,6 +26,8 @@ class ColumnCIFARNet(SpikingClassifier):
     Input: column sequences ``[B, T, 3, rows]`` as ``pmsn.data`` yields them (T = number of columns, 32);
     an image ``[B, 3, rows, cols]`` is ``image.permute(0, 3, 1, 2)``.
     """
+
+    accepts_lengths = True  # padded batches with lengths (docs/variable_length.md §4)
 
     def __init__(self, neuron: str = "pmsn", num_classes: int = 10, width: int = 128, T: int | None = 32,
                  rows: int = 32, linear_bias: bool | None = None,
@@ -54,11 +56,13 @@ class ColumnCIFARNet(SpikingClassifier):
                              f"(step = one image column of 3 channels × {self.rows} rows), got {tuple(x.shape)}")
         return x.transpose(0, 1)  # [B, T = cols, 3, rows] → [T, B, 3, rows]
 
-    def per_step_logits(self, x: torch.Tensor) -> torch.Tensor:
+    def per_step_logits(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         steps = x.shape[0]
+        valid = valid_rows(lengths, steps, x.device)  # BN over valid steps only (docs/variable_length.md §4)
         for index, (conv, norm, neuron) in enumerate(zip(self.convs, self.norms, self.neurons)):
-            x = neuron(split_time(norm(conv(merge_time(x))), steps))  # BN over T·B; neuron on [T, B, C, rows]
+            # BN over T·B; neuron on [T, B, C, rows]
+            x = run_neuron(neuron, split_time(norm_rows(norm, conv(merge_time(x)), valid), steps), lengths)
             if index in POOL_AFTER:
                 x = split_time(self.pool(merge_time(x)), steps)
-        x = self.fc_neuron(self.fc1(x.flatten(2)))
+        x = run_neuron(self.fc_neuron, self.fc1(x.flatten(2)), lengths)
         return self.fc2(x)

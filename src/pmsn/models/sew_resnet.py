@@ -65,7 +65,7 @@ class SEWResNet(SpikingClassifier):
     """SEW-ResNet with BasicBlocks; ``width_divisor`` divides every channel count (smoke tests).
 
     Parameters with PMSN: 11,814,316 (18 layers) / 22,018,988 (34 layers) at 1000 classes.
-    Input: images ``[B, 3, H, W]``.
+    Input: images ``[B, 3, H, W]``; not a sequence model, so no ``lengths`` (docs/variable_length.md §4).
     """
 
     def __init__(self, depths: Sequence[int], neuron: str = "pmsn", num_classes: int = 1000, T: int = 4,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pmsn.models.layers import (SpikingClassifier, check_neuron_name, check_positive_int, make_neuron,
+from pmsn.models.layers import (SpikingClassifier, check_neuron_name, check_positive_int, make_neuron, run_neuron,
                                 sequence_to_time_first)
 from pmsn.neurons.tclif import PRESETS as TCLIF_NEURON_PRESETS
 
@@ -72,8 +72,8 @@ class SpikingLinear(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.neuron = neuron
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.neuron(self.dropout(self.linear(x)))
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return run_neuron(self.neuron, self.dropout(self.linear(x)), lengths)
 
 
 class RecurrentSpikingLinear(SpikingLinear):
@@ -83,7 +83,8 @@ class RecurrentSpikingLinear(SpikingLinear):
         super().__init__(in_features, out_features, neuron, dropout)
         self.recurrent = nn.Linear(out_features, out_features)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        # stepped from t = 0: causal, so padding after a sequence never reaches it (docs/variable_length.md §2)
         drive = self.dropout(self.linear(x))  # the feed-forward part for all steps at once
         spikes_t = drive.new_zeros(drive.shape[1:])
         state, spikes = None, []
@@ -95,6 +96,8 @@ class RecurrentSpikingLinear(SpikingLinear):
 
 class TCLIFNet(SpikingClassifier):
     """A TC-LIF paper net: hidden spiking layers (some recurrent) and a per-step Linear readout summed over T."""
+
+    accepts_lengths = True  # padded batches with lengths (docs/variable_length.md §4)
 
     time_reduction = "sum"
 
@@ -124,9 +127,9 @@ class TCLIFNet(SpikingClassifier):
     def time_first(self, x: torch.Tensor) -> torch.Tensor:
         return sequence_to_time_first(x, self.input_size, type(self).__name__)
 
-    def per_step_logits(self, x: torch.Tensor) -> torch.Tensor:
+    def per_step_logits(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         for layer in self.layers:
-            x = layer(x)
+            x = layer(x, lengths)
         return self.readout(x)
 
 

@@ -2,6 +2,7 @@
 
 Contract (docs/neurons.md §1.1):
     spikes = neuron(x)                       # x: [T, B, C, *spatial], the parallel path
+    spikes = neuron(x, lengths=lengths)      # a right-padded batch, lengths [B] (docs/variable_length.md §1)
     spikes, trace = neuron(x, return_states=True)
     s_t, state = neuron.step(x_t, state)     # x_t: [B, C, *spatial]; state=None = fresh; the definition
 
@@ -18,6 +19,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from pmsn.neurons.lengths import check_lengths, zero_padding
 from pmsn.surrogate import get_surrogate
 
 
@@ -127,6 +129,8 @@ class Neuron(nn.Module):
     """Base class: input validation, ``forward`` → ``_parallel``, ``step`` → ``_step``, and the serial loop."""
 
     channels: int | None = None
+    # valid steps never read later steps; else ``lengths`` zero the padded inputs (docs/variable_length.md §3)
+    causal = True
 
     def __init__(self, surrogate="triangle", strict: bool = False):
         super().__init__()
@@ -134,8 +138,12 @@ class Neuron(nn.Module):
         self.strict = check_flag(type(self).__name__, "strict", strict)
 
     # the public contract -------------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, return_states: bool = False):
+    def forward(self, x: torch.Tensor, return_states: bool = False, lengths: torch.Tensor | None = None):
         x = check_sequence(x, self.channels, type(self).__name__)
+        if lengths is not None:
+            check_lengths(lengths, x.shape[1], x.shape[0], type(self).__name__)
+            if not self.causal:
+                x = zero_padding(x, lengths)
         return self._parallel(x, return_states)
 
     def step(self, x_t: torch.Tensor, state: NamedTuple | None = None):

@@ -83,6 +83,7 @@ class GlobalPMSN(PMSN):
     """Every step's hidden input is the whole sequence's sum I_g = Σ_t u[t]; non-causal, so no ``step``."""
 
     global_mode = "sum"
+    causal = False  # I_g sums every step: padded steps are zeroed out of it (docs/variable_length.md §3)
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
         return x.sum(0, keepdim=True).expand_as(x)

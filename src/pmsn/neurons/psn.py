@@ -8,6 +8,10 @@ neuron of the layer (all of B, C and spatial dims flattened into N columns):
     MaskedPSN    H = (W ⊙ M_k(λ))·X + b,  M_k band of order k, M_k(λ) = λ·M_k + (1 − λ)·1    PSN eq. 11-13
     SlidingPSN   H[t] = Σ_{i<k} w_i·X[t − k + 1 + i] + b   (any T, causal)                     PSN eq. 14-16
     S = Θ(H) (b = −threshold), ATan surrogate α = 2.
+
+Padded batches (docs/variable_length.md §3): ``neuron(x, lengths=lengths)`` zeroes the steps t ≥ L_b of each column
+before the product, so H[:L] = W[:L, :L]·X[:L] + b[:L], the top-left block: the neuron run on the first L steps.
+SlidingPSN is causal and needs no mask.
 """
 
 from __future__ import annotations
@@ -69,6 +73,8 @@ def _history_step(name: str, weights: torch.Tensor, bias, x_t: torch.Tensor, sta
 
 class PSN(Neuron):
     """Parallel spiking neuron: a learnable T×T map over time (T fixed at build). Needs the whole sequence."""
+
+    causal = False  # H[t] reads X[j > t]: padded steps are zeroed out of the product (docs/variable_length.md §3)
 
     def __init__(self, T: int, threshold: float = 1.0, surrogate=None, strict: bool = False):
         super().__init__(surrogate if surrogate is not None else ATan(2.0), strict)
