@@ -24,8 +24,8 @@ def register(subparsers) -> None:
                        help="override any config key, dotted for nested keys (repeatable), e.g. optim.lr=1e-3, "
                             "model.options.width=64")
     _add_common(train)
-    train.add_argument("--neuron", help="spiking neuron of the model (pmsn, lif, plif, alif, tclif, psn, "
-                                        "masked_psn, sliding_psn)")
+    train.add_argument("--neuron", help="spiking neuron of the model (pmsn, lif, plif, if, klif, glif, alif, tclif, "
+                                        "psn, masked_psn, sliding_psn)")
     train.add_argument("--epochs", type=positive_int)
     train.add_argument("--lr", type=float, help="global learning rate (optim.lr)")
     train.add_argument("--seed", type=non_negative_int)
