@@ -26,8 +26,8 @@ TEST_PER_CLASS = 100  # files 0..99 of each class are the test split (docs/tasks
 DEFAULT_STEPS = 10
 DEFAULT_SIZE = 48  # frames resized 128 → 48 (TET / TEBN VGG input)
 MAX_SHIFT = 5  # random roll of the training frames, pixels
-DVS_SOURCE = ("https://figshare.com/articles/dataset/CIFAR10-DVS_New/4724671 (the ten class zips, e.g. "
-              "airplane.zip; unpack them into one folder)")
+DVS_SOURCE = ("https://figshare.com/articles/dataset/CIFAR10-DVS_New/4724671 (the AEDAT 2.0 release of .aedat "
+              "files, ten class zips such as airplane.zip; unpack them into one folder)")
 DVS_FILES = "<class>/cifar10_<class>_<i>.aedat (classes airplane … truck)"
 _SUBDIRS = ("CIFAR10DVS", "cifar10dvs", "CIFAR10-DVS", "extract")
 _FILE_NAME = re.compile(r"cifar10_([a-z]+)_(\d+)\.aedat")
