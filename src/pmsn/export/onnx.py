@@ -12,6 +12,7 @@ kept in the model's metadata (``pmsn.state_fill``), so ``fresh_state`` needs onn
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import warnings
@@ -68,18 +69,16 @@ def export_onnx(model: torch.nn.Module, config=None, out: str | Path = "model.on
     return Path(out)
 
 
-class _quiet:
-    """Raise a logger's level to ERROR for the duration (the exporter logs its progress and missing extras)."""
-
-    def __init__(self, name: str):
-        self.logger = logging.getLogger(name)
-
-    def __enter__(self):
-        self.level = self.logger.level
-        self.logger.setLevel(logging.ERROR)
-
-    def __exit__(self, *exc):
-        self.logger.setLevel(self.level)
+@contextlib.contextmanager
+def _quiet(name: str):
+    """Logger ``name`` at ERROR for the duration (the exporter logs its progress and the extras it lacks)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 _NUMPY_TYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(int64)": "int64"}

@@ -123,6 +123,9 @@ class StreamingStep(nn.Module):
 
     def __init__(self, module: nn.Module, features: tuple[int, ...] | None = None):
         super().__init__()
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"StreamingStep expects a pmsn network or neuron (torch.nn.Module), got "
+                            f"{type(module).__name__}")
         if module.training:
             raise ValueError(f"{type(module).__name__} is in training mode; call .eval() first (dropout and batch "
                              f"norm act per step only in eval mode)")
