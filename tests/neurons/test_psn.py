@@ -92,3 +92,45 @@ def test_inference_spikes_equal_training_spikes():
             with torch.no_grad():
                 inference = neuron(x)
             assert inference.dtype == x.dtype and torch.equal(inference, neuron(x.requires_grad_(True)).detach())
+
+
+def test_psn_lengths_use_the_top_left_block_and_never_see_padding():
+    """docs/variable_length.md §3: with lengths, column n's valid rows are W[:L, :L]·X[:L] + b[:L]; other padding
+    values change no valid potential, and neither padded inputs nor W outside the blocks get gradient."""
+    torch.manual_seed(5)
+    steps, lengths = 7, torch.tensor([5, 3, 1, 4])  # no sequence reaches steps 5, 6
+    neuron = PSN(T=steps).double()
+    padding = (torch.arange(steps).unsqueeze(1) >= lengths).unsqueeze(-1)  # [T, B, 1]
+    x = torch.randn(steps, 4, 2, dtype=torch.float64)
+    runs = []
+    for garbage in (0.0, 1e4):
+        padded = torch.where(padding, torch.full_like(x, garbage), x).requires_grad_(True)
+        _, trace = neuron(padded, return_states=True, lengths=lengths)
+        loss = (trace.potential.sin() * ~padding).sum()  # a loss on the valid steps only
+        runs.append((trace.potential, *torch.autograd.grad(loss, [padded, neuron.weight])))
+    for b, length in enumerate(lengths.tolist()):
+        block = reference_potential(neuron.weight[:length, :length], neuron.bias[:length], x[:length, b])
+        for potential, grad_x, _ in runs:
+            torch.testing.assert_close(potential[:length, b], block)
+            assert torch.all(grad_x[length:, b] == 0)
+    (_, grad_x, grad_w), (_, grad_x2, grad_w2) = runs
+    torch.testing.assert_close(grad_x, grad_x2)
+    torch.testing.assert_close(grad_w, grad_w2)
+    assert torch.all(grad_w[5:] == 0) and torch.all(grad_w[:, 5:] == 0) and torch.all(grad_w[:5, :5] != 0)
+
+
+def test_masked_psn_lengths_equal_the_step_loop_on_the_first_steps():
+    """λ = 1: the valid steps of a padded batch equal MaskedPSN.step run over the sequence's first L steps."""
+    torch.manual_seed(6)
+    steps, lengths = 6, torch.tensor([2, 6, 4])
+    for mask_lambda in (1.0, 0.3):
+        neuron = MaskedPSN(T=steps, order=3, mask_lambda=mask_lambda).double()
+        x = torch.randn(steps, 3, 2, dtype=torch.float64)
+        _, trace = neuron(x, return_states=True, lengths=lengths)
+        for b, length in enumerate(lengths.tolist()):
+            block = reference_potential(neuron.effective_weight()[:length, :length], neuron.bias[:length],
+                                        x[:length, b])
+            torch.testing.assert_close(trace.potential[:length, b], block)
+            if mask_lambda == 1.0:
+                _, serial = neuron.serial(x[:length, b:b + 1], return_states=True)
+                torch.testing.assert_close(trace.potential[:length, b], serial.potential[:, 0])
