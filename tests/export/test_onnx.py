@@ -17,6 +17,7 @@ from pmsn.neurons import ALIF, LIF, PLIF, TCLIF, MaskedPSN, SlidingPSN, build_ne
 from pmsn.train.build import build_datasets, load_run, pretrained
 
 ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
 
 CHANNELS, STEPS = 6, 16
@@ -151,9 +152,12 @@ def pretrained_export(tmp_path_factory):
     return out, main(["export", "onnx", "--pretrained", "--out", str(out)])
 
 
-def test_cli_exports_the_shipped_network(pretrained_export, capsys):
+def test_cli_exports_the_shipped_network(pretrained_export):
     out, status = pretrained_export
     assert status == 0
+    proto = onnx.load(str(out))
+    onnx.checker.check_model(proto, full_check=True)  # valid at the IR and opset it declares
+    assert (proto.ir_version, proto.opset_import[0].version) == (8, 18)
     session = ort.InferenceSession(str(out))
     metadata = session.get_modelmeta().custom_metadata_map
     assert (metadata["pmsn.model"], metadata["pmsn.neuron"], metadata["pmsn.readout"]) == ("pmsn_smnist", "pmsn",

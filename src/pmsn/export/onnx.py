@@ -23,7 +23,8 @@ import torch
 from pmsn.export.streaming import NEXT, StreamingStep
 from pmsn.io import atomic_write_bytes
 
-OPSET = 18  # onnxruntime >= 1.14 runs it
+OPSET = 18  # the exporter's own opset (no version conversion)
+IR_VERSION = 8  # the first ONNX IR with opset 18: older runtimes (onnxruntime 1.14-1.17) refuse a newer IR
 FILL_KEY = "pmsn.state_fill"  # metadata: {state input name: start value}
 
 
@@ -56,6 +57,7 @@ def export_onnx(model: torch.nn.Module, config=None, out: str | Path = "model.on
                                     output_names=output_names, dynamic_shapes=({0: batch}, axes),
                                     opset_version=OPSET, verbose=False)
     proto = program.model_proto
+    proto.ir_version = min(proto.ir_version, IR_VERSION)  # the graph uses nothing newer (onnx.checker passes)
     metadata = {FILL_KEY: json.dumps({field.name: field.fill for field in stream.state_fields}),
                 "pmsn.outputs": ",".join(stream.output_names),
                 "pmsn.readout": stream.reduction or "none"}
