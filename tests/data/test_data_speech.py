@@ -98,3 +98,28 @@ def test_splits_and_labels(gsc_root):
 def test_missing_split_list_names_it_and_the_source(tmp_path):
     with pytest.raises(MissingDataError, match=r"testing_list\.txt.*speech_commands.*--data-dir"):
         build_dataset("gsc", "train", data_dir=tmp_path)
+
+
+def _z_score(x):
+    return (x - x.mean()) / x.std()
+
+
+def test_variable_length_items_hold_the_clips_own_frames(gsc_root):
+    """docs/variable_length.md §5: (x, label, L); L = 1 + n // 160 frames (at most 101); the L frames are z-scored
+    over themselves (= the fixed reader's frames re-z-scored, z-scores being invariant to affine maps), zeros after."""
+    fixed = build_dataset("gsc", "test", data_dir=gsc_root)
+    varied = build_dataset("gsc", "test", data_dir=gsc_root, variable_length=True)
+    assert len(fixed[0]) == 2  # the default items are unchanged
+    for index, expected_length in enumerate([1 + 8000 // 160, 101]):  # the 0.5 s "go" clip, the 1 s "marvin" clip
+        x, label, length = varied[index]
+        assert (length, label) == (expected_length, fixed[index][1]) and x.shape == (101, 40)
+        torch.testing.assert_close(x[:length], _z_score(fixed[index][0][:length]), atol=1e-5, rtol=1e-4)
+        assert torch.all(x[length:] == 0)
+    assert torch.equal(varied[1][0], fixed[1][0])  # a full 1 s clip has no padding: the same features
+    noise = build_dataset("gsc", "train", data_dir=gsc_root, variable_length=True)[0]  # 2.5 s: cut to 101
+    assert noise[1:] == (1, 101)
+
+
+def test_variable_length_option_must_be_a_bool(gsc_root):
+    with pytest.raises(ValueError, match="gsc: variable_length must be true or false, got 'yes'"):
+        build_dataset("gsc", "test", data_dir=gsc_root, variable_length="yes")

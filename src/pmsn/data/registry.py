@@ -61,7 +61,7 @@ def _spike_task(name: str, num_classes: int) -> TaskInfo:
     return TaskInfo(
         name, num_classes, DEFAULT_STEPS, (CHANNELS,), splits, SPIKE_SOURCE,
         tuple(f"{SPIKE_FILES[name][split]}(.gz)" for split in splits),
-        {"steps": DEFAULT_STEPS, "pool": 1, "max_time": MAX_TIME, "preload": None},
+        {"steps": DEFAULT_STEPS, "pool": 1, "max_time": MAX_TIME, "preload": None, "variable_length": False},
         lambda split, data_dir, **options: build_spikes(name, split, data_dir, **options),
     )
 
@@ -87,7 +87,7 @@ def _build_registry() -> dict[str, TaskInfo]:
         _spike_task("ssc", 35),
         TaskInfo("gsc", 12, FRAMES, (N_MELS,), ("train", "valid", "test"), GSC_SOURCE,
                  ("validation_list.txt", "testing_list.txt", "<word>/*.wav", "_background_noise_/*.wav"),
-                 {}, lambda split, data_dir: build_speech_commands(split, data_dir)),
+                 {"variable_length": False}, lambda split, data_dir, **o: build_speech_commands(split, data_dir, **o)),
         TaskInfo("imagenet", 1000, None, (3, 224, 224), ("train", "test"), IMAGENET_SOURCE,
                  ("train/<class>/*.JPEG", "val/<class>/*.JPEG (the test split)"),
                  {"image_size": 224}, lambda split, data_dir, **o: build_imagenet(split, data_dir, **o)),

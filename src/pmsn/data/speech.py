@@ -4,6 +4,8 @@ Features per clip, matching the TC-LIF pipeline (librosa defaults): 16 kHz mono 
 STFT n_fft 480, hop 160, periodic Hann window, centred with reflect padding; magnitude (power 1); 40 mel bands
 40 Hz–4 kHz with the **Slaney** mel scale and Slaney area normalisation; dB = 10·log10 relative to the clip
 maximum, floored at max − 80 dB; zero-padded / truncated to 101 frames; z-score over the whole 101×40 map.
+With ``variable_length`` an item is ``(x, label, length)``: the clip's own L ≤ 101 frames z-scored over themselves,
+then zeros (docs/variable_length.md §5).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .base import find_path, resolve_data_dir
+from .collate import check_variable_length
 from .errors import corrupt_data, missing_data
 
 GSC_SOURCE = ("http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz (TensorFlow Speech Commands; "
@@ -94,8 +97,8 @@ _FILTERBANK = mel_filterbank()
 _WINDOW = torch.hann_window(N_FFT, periodic=True)
 
 
-def log_mel_features(waveform: torch.Tensor) -> torch.Tensor:
-    """One clip's samples [n] -> z-scored log-mel frames [101, 40] (time first)."""
+def _decibel_frames(waveform: torch.Tensor) -> torch.Tensor:
+    """One clip's samples [n] -> log-mel dB [40, frames], frames = min(1 + n // 160, 101) (at least 4)."""
     if waveform.numel() < N_FFT:  # reflect padding needs more than n_fft/2 samples
         waveform = torch.nn.functional.pad(waveform, (0, N_FFT - waveform.numel()))
     magnitude = torch.stft(waveform, N_FFT, HOP_LENGTH, window=_WINDOW, center=True, pad_mode="reflect",
@@ -104,14 +107,29 @@ def log_mel_features(waveform: torch.Tensor) -> torch.Tensor:
     decibels = 10.0 * torch.log10(mel.clamp_min(AMPLITUDE_FLOOR))
     decibels = decibels - 10.0 * math.log10(max(float(mel.max()), AMPLITUDE_FLOOR))
     decibels = decibels.clamp_min(float(decibels.max()) - TOP_DB)
-    frames = decibels.shape[1]
-    if frames < FRAMES:  # zero-padded in the dB domain, as the reference does
-        decibels = torch.nn.functional.pad(decibels, (0, FRAMES - frames))
-    decibels = decibels[:, :FRAMES]
+    return decibels[:, :FRAMES]
+
+
+def _z_score(decibels: torch.Tensor) -> torch.Tensor:
     spread = decibels.std()
-    if spread > 0:
-        decibels = (decibels - decibels.mean()) / spread
-    return decibels.t().contiguous()
+    return (decibels - decibels.mean()) / spread if spread > 0 else decibels
+
+
+def log_mel_features(waveform: torch.Tensor) -> torch.Tensor:
+    """One clip's samples [n] -> z-scored log-mel frames [101, 40] (time first)."""
+    decibels = _decibel_frames(waveform)
+    # zero-padded in the dB domain, as the reference does, and z-scored with the padding
+    decibels = torch.nn.functional.pad(decibels, (0, FRAMES - decibels.shape[1]))
+    return _z_score(decibels).t().contiguous()
+
+
+def log_mel_sequence(waveform: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The variable-length form (docs/variable_length.md §5): ``([101, 40], L)``, the clip's own L frames z-scored
+    over themselves only, zeros after."""
+    decibels = _decibel_frames(waveform)
+    length = decibels.shape[1]
+    features = torch.nn.functional.pad(_z_score(decibels), (0, FRAMES - length))
+    return features.t().contiguous(), length
 
 
 def keyword_label(word: str) -> int:
@@ -136,29 +154,34 @@ def list_split(root: Path, split: str) -> list[str]:
 
 
 class SpeechCommandsDataset(Dataset):
-    """``ds[i]`` = (float32 log-mel [101, 40], label in 0..11); features are computed per item."""
+    """``ds[i]`` = (float32 log-mel [101, 40], label in 0..11); features are computed per item. With
+    ``variable_length``: (features zero after the clip's L frames, label, L), for ``pad_collate``."""
 
     num_classes = 12
 
-    def __init__(self, root: Path, split: str):
+    def __init__(self, root: Path, split: str, variable_length: bool = False):
         self.root = root
+        self.variable_length = check_variable_length("gsc", variable_length)
         self.clips = list_split(root, split)
         self.labels = torch.tensor([keyword_label(clip.split("/")[0]) for clip in self.clips], dtype=torch.long)
 
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | tuple[torch.Tensor, int, int]:
         path = self.root / self.clips[index]
         if not path.exists():
             raise missing_data("gsc", f"clip {self.clips[index]}", [self.root], GSC_SOURCE)
+        if self.variable_length:
+            features, length = log_mel_sequence(read_wav(path))
+            return features, int(self.labels[index]), length
         return log_mel_features(read_wav(path)), int(self.labels[index])
 
 
-def build_speech_commands(split: str, data_dir) -> SpeechCommandsDataset:
+def build_speech_commands(split: str, data_dir, variable_length: bool = False) -> SpeechCommandsDataset:
     """Task ``gsc``: the folder holding the word folders, validation_list.txt and testing_list.txt."""
     expected = "validation_list.txt, testing_list.txt and the word folders of WAVs"
     root = resolve_data_dir(data_dir, "gsc", expected, GSC_SOURCE)
     folder = find_path(root, ("testing_list.txt",), GSC_SUBDIRS, "gsc", "testing_list.txt", GSC_SOURCE).parent
     find_path(folder, ("validation_list.txt",), (), "gsc", "validation_list.txt", GSC_SOURCE)
-    return SpeechCommandsDataset(folder, split)
+    return SpeechCommandsDataset(folder, split, variable_length)

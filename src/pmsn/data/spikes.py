@@ -5,6 +5,8 @@ Binning: edges = linspace(0, max_time, steps); bin = np.digitize(t, edges), so t
 bins 1..steps-1 and bin 0 stays empty; duplicate (bin, channel) events are summed. Events at t ≥ max_time (none in
 the official files, where they would overflow) are dropped. ``pool`` sums groups of adjacent channels
 (700 / 5 = 140); PMSN pools after its input dropout, so pooling here is a shortcut for dropout-free use.
+With ``variable_length`` an item is ``(x, label, length)``, length = 1 + the last bin holding a spike (1 for a
+sample without spikes); x is the same, all zero after it (docs/variable_length.md §5).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .base import find_path, resolve_data_dir
+from .collate import check_variable_length
 from .errors import corrupt_data, missing_data
 
 CHANNELS = 700
@@ -73,14 +76,17 @@ def _open_h5(path: Path, task: str):
 class SpikeDataset(Dataset):
     """``ds[i]`` = (float32 counts [steps, 700/pool], label). With ``preload`` all events are binned once in
     ``__init__`` (flat int32 indices); without it each item is read from the file (for the large SSC files;
-    gunzip them first, since a ``.gz`` file is inflated in memory once per process)."""
+    gunzip them first, since a ``.gz`` file is inflated in memory once per process). With ``variable_length``:
+    (counts, label, length) for ``pad_collate``."""
 
-    def __init__(self, path: Path, task: str, steps: int, max_time: float, pool: int, preload: bool):
+    def __init__(self, path: Path, task: str, steps: int, max_time: float, pool: int, preload: bool,
+                 variable_length: bool = False):
         if not isinstance(steps, int) or steps < 2:
             raise ValueError(f"{task}: steps must be an int >= 2, got {steps!r}")
         if not isinstance(pool, int) or pool < 1 or CHANNELS % pool:
             raise ValueError(f"{task}: pool must be a divisor of 700 (e.g. 1, 5), got {pool!r}")
         self.path, self.task = path, task
+        self.variable_length = check_variable_length(task, variable_length)
         self.steps, self.max_time, self.pool = steps, max_time, pool
         self.features = CHANNELS // pool
         self.num_classes = {"shd": 20, "ssc": 35}[task]
@@ -132,20 +138,25 @@ class SpikeDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | tuple[torch.Tensor, int, int]:
         if self._events is not None:
             flat, offsets = self._events
             indices = flat[offsets[index]:offsets[index + 1]]
         else:
             spikes = self._h5()["spikes"]
             indices = self._sample_indices(spikes["times"][index], spikes["units"][index], index)
-        return counts_from_indices(indices, self.steps, self.features), int(self.labels[index])
+        counts = counts_from_indices(indices, self.steps, self.features)
+        if self.variable_length:  # the flat index is bin·features + channel
+            return counts, int(self.labels[index]), int(indices.max()) // self.features + 1 if indices.size else 1
+        return counts, int(self.labels[index])
 
 
 def build_spikes(task: str, split: str, data_dir, steps: int = DEFAULT_STEPS, pool: int = 1,
-                 max_time: float = MAX_TIME, preload: bool | None = None) -> SpikeDataset:
+                 max_time: float = MAX_TIME, preload: bool | None = None, variable_length: bool = False
+                 ) -> SpikeDataset:
     """Tasks ``shd`` / ``ssc``; ``preload`` None = preload SHD, read SSC per item."""
     name = SPIKE_FILES[task][split]
     root = resolve_data_dir(data_dir, task, name, SPIKE_SOURCE)
     path = find_path(root, (name, name + ".gz"), SPIKE_SUBDIRS, task, f"{name} (or {name}.gz)", SPIKE_SOURCE)
-    return SpikeDataset(path, task, steps, max_time, pool, preload=(task == "shd") if preload is None else preload)
+    return SpikeDataset(path, task, steps, max_time, pool, preload=(task == "shd") if preload is None else preload,
+                        variable_length=variable_length)
