@@ -48,3 +48,44 @@ def test_report_elsewhere_links_relative(tree, tmp_path_factory):
     assert "dynamics.png)" in text and "../" in text
     with pytest.raises(FileNotFoundError, match="folder of runs"):
         write_report(tree / "missing")
+
+
+def write_run(folder, config, best):
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(config)
+    (folder / "metrics.csv").write_text(f"epoch,train_loss,train_acc,test_loss,test_acc,epoch_seconds\n"
+                                        f"1,1.0,60,0.9,{best},10.0\n")
+
+
+@pytest.mark.parametrize("config, paper", [
+    # pixel-by-pixel sCIFAR: data.task is scifar10, the paper row is scifar10_pixel (PMSN Table II, T = 1024)
+    ("preset: scifar10_pixel\nmodel: {name: pmsn_scifar_pixel, neuron: pmsn}\n"
+     "data: {task: scifar10, options: {mode: pixel}}\n", "82.14 (PMSN Table II)"),
+    ("model: {name: pmsn_scifar_pixel, neuron: psn}\ndata: {task: scifar10, options: {mode: pixel}}\n",
+     "55.24 (PMSN Table II)"),
+    # no neuronal reset: the w/o-reset columns, whichever no-reset soma or LIF reset
+    ("preset: scifar10\nmodel: {name: scifar_column, neuron: pmsn, options: {neuron_kwargs: {soma_mode: memoryless}}}"
+     "\ndata: {task: scifar10, options: {mode: column}}\n", "89.27 (PMSN Table II, PMSN w/o reset)"),
+    ("model: {name: scifar_column, neuron: pmsn, options: {neuron_kwargs: {soma_mode: no_reset}}}\n"
+     "data: {task: scifar100, options: {mode: column}}\n", "60.82 (PMSN Table II, PMSN w/o reset)"),
+    ("model: {name: pmsn_scifar_pixel, neuron: lif, options: {neuron_kwargs: {reset: none, tau: 2.0}}}\n"
+     "data: {task: scifar10, options: {mode: pixel}}\n", "43.30 (PMSN Table II, LIF w/o reset)"),
+    ("model: {name: scifar_column, neuron: lif, options: {neuron_kwargs: {reset: none}}}\n"
+     "data: {task: scifar10, options: {mode: column}}\n", "79.50 (PSN Table 1, LIF w/o reset)"),
+    # with reset, the other soma modes and LIF resets keep the main columns
+    ("model: {name: scifar_column, neuron: pmsn, options: {neuron_kwargs: {soma_mode: serial}}}\n"
+     "data: {task: scifar10, options: {mode: column}}\n", "90.97 (PMSN Table II)"),
+    ("model: {name: scifar_column, neuron: lif, options: {neuron_kwargs: {reset: soft}}}\n"
+     "data: {task: scifar10, options: {mode: column}}\n", "81.50 (PSN Table 1)"),
+    # the GLIF / KLIF baselines of PSN Table 1
+    ("model: {name: scifar_column, neuron: glif}\ndata: {task: scifar100, options: {mode: column}}\n",
+     "58.92 (PSN Table 1)"),
+    ("model: {name: scifar_column, neuron: klif}\ndata: {task: scifar10, options: {mode: column}}\n",
+     "83.26 (PSN Table 1)"),
+], ids=["pixel", "pixel-psn", "memoryless", "no-reset-c100", "lif-none-pixel", "lif-none", "serial-soma", "lif-soft",
+        "glif", "klif"])
+def test_report_finds_the_paper_row_of_a_run(tmp_path, config, paper):
+    write_run(tmp_path / "one-run", config, 50.0)
+    text = build_report(tmp_path, tmp_path / "report.md")
+    row = next(line for line in text.splitlines() if line.startswith("| one-run |"))
+    assert row.endswith(f"| {paper} |"), row

@@ -36,6 +36,25 @@ def find_runs(root: Path) -> list[Path]:
     return sorted(path.parent for path in root.rglob("metrics.csv") if (path.parent / "config.yaml").exists())
 
 
+# Settings under which a run has no neuronal reset: PMSN's reset-free somas, a LIF-family neuron with reset "none"
+NO_RESET_SOMAS = ("no_reset", "memoryless")
+
+
+def paper_key(config: dict) -> tuple:
+    """The ``papers.accuracy()`` key (task, model, neuron) of a run's config (docs/tasks.md §4): pixel-by-pixel
+    sCIFAR (``data.options.mode: pixel``) is the task ``<task>_pixel``; a run without neuronal reset is the
+    neuron ``<neuron>_no_reset`` (the w/o-reset columns of PMSN Table II and PSN Table 1)."""
+    model, data = config.get("model") or {}, config.get("data") or {}
+    task = data.get("task") or config.get("preset") or config.get("task")
+    if (data.get("options") or {}).get("mode") == "pixel":
+        task = f"{task}_pixel"
+    neuron = model.get("neuron")
+    neuron_kwargs = (model.get("options") or {}).get("neuron_kwargs") or {}
+    if neuron_kwargs.get("soma_mode") in NO_RESET_SOMAS or neuron_kwargs.get("reset") == "none":
+        neuron = f"{neuron}_no_reset"
+    return task, model.get("name"), neuron
+
+
 def run_summary(run_dir: Path, root: Path) -> dict:
     """One row of the runs table from a run folder's ``config.yaml`` and ``metrics.csv``."""
     config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
@@ -43,8 +62,7 @@ def run_summary(run_dir: Path, root: Path) -> dict:
         history = list(csv.DictReader(handle))
     model, data = config.get("model", {}), config.get("data", {})
     task = config.get("preset") or config.get("task") or data.get("task", "?")
-    key = (data.get("task", task), model.get("name"), model.get("neuron"))
-    paper = papers.accuracy().get(key)
+    paper = papers.accuracy().get(paper_key(config))
     best = max((float(row["test_acc"]) for row in history), default=float("nan"))
     seconds = [float(row["epoch_seconds"]) for row in history if row.get("epoch_seconds")]
     options = ", ".join(f"{k}={v}" for k, v in sorted((model.get("options") or {}).items()))
