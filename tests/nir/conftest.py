@@ -24,13 +24,14 @@ def _chain(graph):
 
 def _euler(graph, x: torch.Tensor, dt: float, record: dict | None = None) -> torch.Tensor:
     """Run ``graph`` (a nir.NIRGraph chain) on time-first ``x`` [T, B, *shape]: every node once per step, no delay
-    along edges; LIF: v += (dt/τ)(v_leak − v + r·I), spike where v > v_threshold, then v = v_reset; v starts at 0."""
+    along edges; LIF: v += (dt/τ)(v_leak − v + r·I), spike where v > v_threshold, then v = v_reset (v starts at
+    0); IF: v += dt·r·I, the same spike and reset."""
     import nir
 
     dtype = x.dtype
     arr = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64)).to(dtype)  # noqa: E731
     nodes = list(_chain(graph))
-    states = {name: None for name, node in nodes if isinstance(node, nir.LIF)}
+    states = {name: None for name, node in nodes if isinstance(node, (nir.LIF, nir.IF))}
     outputs = []
     for x_t in x:
         for name, node in nodes:
@@ -54,9 +55,12 @@ def _euler(graph, x: torch.Tensor, dt: float, record: dict | None = None) -> tor
                 x_t = x_t.flatten(start + 1, end if end < 0 else end + 1)  # NIR dims leave out the batch
             elif isinstance(node, nir.Scale):
                 x_t = x_t * arr(node.scale)
-            elif isinstance(node, nir.LIF):
+            elif isinstance(node, (nir.LIF, nir.IF)):
                 v = torch.zeros_like(x_t) if states[name] is None else states[name]
-                v = v + (dt / arr(node.tau)) * (arr(node.v_leak) - v + arr(node.r) * x_t)
+                if isinstance(node, nir.LIF):
+                    v = v + (dt / arr(node.tau)) * (arr(node.v_leak) - v + arr(node.r) * x_t)
+                else:
+                    v = v + dt * arr(node.r) * x_t
                 spikes = (v > arr(node.v_threshold)).to(dtype)
                 states[name] = torch.where(spikes.bool(), arr(node.v_reset).expand_as(v), v)
                 x_t = spikes
@@ -70,6 +74,6 @@ def _euler(graph, x: torch.Tensor, dt: float, record: dict | None = None) -> tor
 
 @pytest.fixture
 def euler():
-    """``euler(graph, x, dt, record=None)``: the reference consumer; ``record`` (a dict) collects each LIF node's
+    """``euler(graph, x, dt, record=None)``: the reference consumer; ``record`` (a dict) collects each neuron's
     spikes, one [B, ...] tensor per step."""
     return _euler

@@ -9,7 +9,7 @@ from torch import nn
 nir = pytest.importorskip("nir")
 
 from pmsn.models import build_model  # noqa: E402
-from pmsn.neurons import LIF, PMSN, TCLIF  # noqa: E402
+from pmsn.neurons import KLIF, LIF, PMSN, TCLIF  # noqa: E402
 from pmsn.nir import SpikingSequential, load, save, to_nir  # noqa: E402
 
 
@@ -29,6 +29,7 @@ EXPORT_REFUSALS = {
     "no reset": (lambda: nn.Sequential(nn.Linear(3, 4), LIF(reset="none")), None, r"reset='none'"),
     "v_reset": (lambda: nn.Sequential(nn.Linear(3, 4), LIF(v_reset=-0.5)), None, r"v_reset must be 0.*got -0.5"),
     "tclif neuron": (lambda: nn.Sequential(nn.Linear(3, 4), TCLIF()), None, r"'1' \(TCLIF\): no NIR neuron"),
+    "klif neuron": (lambda: nn.Sequential(nn.Linear(3, 4), KLIF()), None, r"'1' \(KLIF\): no NIR neuron"),
     "pmsn": (lambda: nn.Sequential(nn.Linear(3, 4), PMSN(4)), None, r"'1' \(PMSN\).*soma.*docs/nir.md §6"),
     "recurrent": (lambda: build_model("tclif_rec", neuron="lif", num_classes=3, preset="smnist_small",
                                       hidden=(4, 4, 4), T=8),
@@ -90,7 +91,10 @@ IMPORT_REFUSALS = {
     "unsupported node": (lambda: chain(AFFINE, nir.CubaLIF(tau_syn=np.ones(4), tau_mem=np.ones(4), r=np.ones(4),
                                                            v_leak=np.zeros(4), v_threshold=np.ones(4))),
                          r"'n1' \(CubaLIF\) has no pmsn import"),
-    "IF node": (lambda: chain(AFFINE, nir.IF(r=np.ones(4), v_threshold=np.ones(4))), r"'n1' \(IF\) has no pmsn"),
+    "LI node": (lambda: chain(AFFINE, nir.LI(tau=np.ones(4), r=np.ones(4), v_leak=np.zeros(4))),
+                r"'n1' \(LI\) has no pmsn"),
+    "IF threshold per neuron": (lambda: chain(AFFINE, nir.IF(r=np.ones(4), v_threshold=np.arange(1.0, 5.0))),
+                                r"'n1' \(IF\): pmsn neurons share v_threshold over a layer, got 4 different"),
     "tau per neuron": (lambda: chain(AFFINE, lif(4, tau=np.array([2e-3, 2e-3, 3e-3, 2e-3]))),
                        r"'n1' \(LIF\): pmsn neurons share tau over a layer, got 2 different values"),
     "v_reset": (lambda: chain(AFFINE, lif(4, v_reset=np.full(4, -0.2))), r"'n1' \(LIF\).*v_reset = 0.*got -0.2"),

@@ -7,7 +7,7 @@ import torch
 
 nir = pytest.importorskip("nir")
 
-from pmsn.neurons import LIF  # noqa: E402
+from pmsn.neurons import IF, LIF  # noqa: E402
 from pmsn.nir import Scale, SpikingSequential, load  # noqa: E402
 
 DT = 1e-4  # the time step the "other library" simulated with (snnTorch's exporter uses 1e-4)
@@ -18,7 +18,8 @@ def full(shape, value):
 
 
 def foreign_graph(seed=0, metadata=None):
-    """Conv2d → LIF (snnTorch-style r = τ/dt) → SumPool2d → Flatten → Affine → LIF (leak 0.1, r per neuron)."""
+    """Conv2d → LIF (snnTorch-style r = τ/dt) → SumPool2d → Flatten → Affine → LIF (leak 0.1, r per neuron) →
+    Affine → IF (r = 1/dt)."""
     rng = np.random.default_rng(seed)
     conv_shape, pooled = (4, 6, 6), (4, 3, 3)
     nodes = {
@@ -32,7 +33,9 @@ def foreign_graph(seed=0, metadata=None):
         "fc": nir.Affine(weight=rng.normal(0, 0.6, (5, 36)), bias=rng.normal(0, 0.1, 5)),
         "lif2": nir.LIF(tau=full(5, 2.5 * DT), r=rng.uniform(0.5, 2.0, 5), v_leak=full(5, 0.1),
                         v_threshold=full(5, 1.0), v_reset=full(5, 0.0)),
-        "out": nir.Output(output_type=np.array([5])),
+        "fc2": nir.Affine(weight=rng.normal(0, 1.0, (3, 5)), bias=rng.normal(0.2, 0.1, 3)),
+        "if": nir.IF(r=full(3, 1 / DT), v_threshold=full(3, 0.9), v_reset=full(3, 0.0)),
+        "out": nir.Output(output_type=np.array([3])),
     }
     names = list(nodes)
     return nir.NIRGraph(nodes=nodes, edges=list(zip(names, names[1:])), metadata=metadata or {})
@@ -41,7 +44,7 @@ def foreign_graph(seed=0, metadata=None):
 def imported_spikes(net, x):
     spikes = []
     hooks = [m.register_forward_hook(lambda m, a, out: spikes.append(out)) for m in net.modules()
-             if isinstance(m, LIF)]
+             if isinstance(m, (LIF, IF))]
     try:
         with torch.no_grad():
             net(x)
@@ -61,7 +64,7 @@ def test_a_graph_built_with_the_nir_api_fires_the_euler_spikes(tmp_path, seed, e
     record = {}
     expected = euler(graph, x, DT, record)
     ours = imported_spikes(net, x)
-    assert len(ours) == 2
+    assert len(ours) == 3
     for spikes, (name, steps) in zip(ours, record.items()):
         reference = torch.stack(steps)
         assert 0.02 < reference.mean() < 0.98, name
@@ -73,13 +76,14 @@ def test_imported_layers_follow_the_documented_mapping():
     net = load(foreign_graph(), dt=DT)
     assert isinstance(net, SpikingSequential) and net.time_reduction is None
     kinds = [type(layer).__name__ for layer in net]
-    assert kinds == ["Conv2d", "LIF", "AvgPool2d", "Flatten", "Linear", "Scale", "LIF"]
+    assert kinds == ["Conv2d", "LIF", "AvgPool2d", "Flatten", "Linear", "Scale", "LIF", "Linear", "IF"]
     first, second = net[1], net[6]
     assert first.tau == pytest.approx(3.0) and not first.decay_input  # r = τ/dt: input added undecayed
     assert second.tau == pytest.approx(2.5) and second.decay_input and second.v_rest == pytest.approx(0.1)
     assert first.threshold == pytest.approx(0.8) and first.strict and second.strict  # NIR fires on v > threshold
     assert net[2].divisor_override == 1  # SumPool2d
     assert isinstance(net[5], Scale) and net[5].scale.shape == (5,)
+    assert net[8].threshold == pytest.approx(0.9) and net[8].strict  # IF with dt·r = 1: no input gain
 
 
 def test_dt_comes_from_the_graph_metadata_or_the_caller():
@@ -91,3 +95,4 @@ def test_dt_comes_from_the_graph_metadata_or_the_caller():
     first_lif = next(layer for layer in halved if isinstance(layer, LIF))
     assert first_lif.tau == pytest.approx(6.0)
     assert isinstance(halved[1], Scale)  # r = 3 is no longer τ/dt = 6: an explicit input gain
+    assert isinstance(halved[-2], Scale) and torch.allclose(halved[-2].scale, torch.tensor(0.5))  # IF: dt·r = 1/2

@@ -15,7 +15,7 @@ from pmsn.train.build import pretrained  # noqa: E402
 
 
 def test_the_hidden_system_is_an_euler_integrator_with_affine_feedback():
-    """x ← x + (Ā − 1)·x + B̄·u over 2(n − 1) real states, Y = C·x + D·u: pmsn's soma current, to rounding."""
+    """x ← x + (Ā − 1)·x + B̄·u over 2(n − 1) real states, Y = C·x + D·u: pmsn's soma current (to rounding)."""
     torch.manual_seed(0)
     neuron = PMSN(channels=3, compartments=5).double()
     u = torch.randn(40, 2, 3, dtype=torch.float64)

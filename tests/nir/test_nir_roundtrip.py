@@ -8,7 +8,7 @@ from torch import nn
 
 nir = pytest.importorskip("nir")
 
-from pmsn.neurons import LIF, PLIF  # noqa: E402
+from pmsn.neurons import IF, LIF, PLIF  # noqa: E402
 from pmsn.neurons.base import Neuron  # noqa: E402
 from pmsn.nir import SpikingSequential, load, save, to_nir  # noqa: E402
 
@@ -34,8 +34,13 @@ def lif_conv1d_net():
                              nn.Flatten(), nn.Linear(4 * 10, 6), PLIF(tau_init=1.8))
 
 
+def if_linear_net():
+    return nn.Sequential(nn.Linear(5, 10), IF(), nn.Linear(10, 6), IF(threshold=0.5, strict=True))
+
+
 NETS = {  # name: (builder, per-step input shape)
     "lif_linear": (lif_linear_net, (5,)),
+    "if_linear": (if_linear_net, (5,)),
     "plif_conv2d_sumpool": (plif_conv2d_net, (2, 8, 8)),
     "lif_conv1d": (lif_conv1d_net, (3, 10)),
 }
@@ -79,11 +84,22 @@ def test_graph_holds_the_documented_lif_parameters():
     first, second = graph.nodes["1"], graph.nodes["4"]
     below_one = np.float32(0.99999994)  # largest float32 below θ = 1: NIR fires on v > it (docs/nir.md §2.3)
     assert np.all(first.tau == 2.0 * dt) and np.all(first.r == 1.0) and np.all(first.v_leak == 0.0)
-    assert np.allclose(second.tau, 3.7 * dt, rtol=1e-15, atol=0) and np.allclose(second.r, 3.7) and np.all(second.v_leak == 0.2)
+    assert np.allclose(second.tau, 3.7 * dt, rtol=1e-15, atol=0) and np.allclose(second.r, 3.7)
+    assert np.all(second.v_leak == 0.2)
     for node in (first, second):
         assert np.all(node.v_threshold == below_one) and np.all(node.v_reset == 0.0)
     assert first.tau.shape == (12,) and second.tau.shape == (7,)
     np.testing.assert_array_equal(graph.nodes["0"].weight, net[0].weight.detach().double().numpy())
+
+
+def test_graph_holds_the_documented_if_parameters():
+    net, _, _ = built("if_linear")
+    graph = to_nir(net, dt=2e-3)
+    first, second = graph.nodes["1"], graph.nodes["3"]
+    assert isinstance(first, nir.IF) and isinstance(second, nir.IF)
+    for node in (first, second):  # dt·r = 1: one Euler step adds the input (docs/nir.md §3.4)
+        assert np.all(node.r == 500.0) and np.all(node.v_reset == 0.0)
+    assert np.all(first.v_threshold == np.float32(0.99999994)) and np.all(second.v_threshold == 0.5)
 
 
 def test_graph_holds_the_trained_plif_constant_and_strict_threshold():
@@ -123,7 +139,7 @@ def test_round_trip_through_a_file_gives_the_same_spikes(tmp_path, name, seed):
     assert isinstance(nir.read(path), nir.NIRGraph)  # the nir package's own reader takes the file
     loaded = load(path)
     assert isinstance(loaded, SpikingSequential)
-    assert all(m.strict for m in loaded.modules() if isinstance(m, LIF))
+    assert all(m.strict for m in loaded.modules() if isinstance(m, Neuron))
     ours, out = neuron_spikes(net, x)
     theirs, loaded_out = neuron_spikes(loaded, x)
     assert len(ours) == len(theirs)

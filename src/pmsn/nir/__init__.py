@@ -1,7 +1,7 @@
 """NIR (neuromorphic intermediate representation) export and import of pmsn networks (docs/nir.md).
 
     from pmsn.nir import to_nir, save, load
-    graph = to_nir(model, dt=1e-3)              # a nir.NIRGraph: LIF / PLIF neurons, Linear / Conv / pooling layers
+    graph = to_nir(model, dt=1e-3)              # a nir.NIRGraph: LIF / PLIF / IF, Linear / Conv / pooling
     save(model, "model.nir")                    # the same, written atomically (nir.read reads it)
     net = load("model.nir")                     # a SpikingSequential: net(x) with x of shape [T, B, *input_shape]
 

@@ -93,7 +93,8 @@ def _chain(module: nn.Module, name: str) -> list[tuple[str, nn.Module]]:
         return [(label, module)]
     else:
         raise ValueError(f"layer {label!r} ({type(module).__name__}) cannot be exported to NIR: it is not a chain of "
-                         "Linear / Conv1d / Conv2d / AvgPool2d / Flatten layers and LIF / PLIF neurons (docs/nir.md §5)")
+                         "Linear / Conv1d / Conv2d / AvgPool2d / Flatten layers and LIF / PLIF / IF neurons "
+                         "(docs/nir.md §5)")
     return [layer for child, sub in children for layer in _chain(sub, f"{name}.{child}" if name else child)]
 
 

@@ -18,7 +18,7 @@ from pmsn.neurons.base import check_real
 from pmsn.nir.network import Scale, SpikingSequential
 from pmsn.nir.neurons import neuron_from_nir
 
-_NEURON_NODES = (nir.LIF,)
+_NEURON_NODES = (nir.LIF, nir.IF)
 
 
 def load(source: str | Path | nir.NIRGraph, dt: float | None = None) -> SpikingSequential:
@@ -117,7 +117,7 @@ def _layers(name: str, node: nir.NIRNode, dt: float | None) -> list[nn.Module]:
     if isinstance(node, nir.Scale):
         return [Scale(_tensor(node.scale))]
     raise ValueError(f"NIR node {name!r} ({type(node).__name__}) has no pmsn import; supported: Affine, Linear, "
-                     "Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten, Scale, LIF (docs/nir.md §4)")
+                     "Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten, Scale, LIF, IF (docs/nir.md §4)")
 
 
 def _conv(name: str, node) -> nn.Module:

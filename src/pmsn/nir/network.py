@@ -36,7 +36,7 @@ class SpikingSequential(nn.Sequential):
 
 
 class Scale(nn.Module):
-    """Element-wise gain ``y = s ⊙ x`` (NIR ``Scale``; also the resistance ``r`` of an imported LIF, docs/nir.md §3.3).
+    """Element-wise gain ``y = s ⊙ x`` (NIR ``Scale``; also the input gain of an imported neuron, docs/nir.md §3.3).
 
     ``scale`` has the per-step shape of the signal and broadcasts over the leading batch dimension.
     """

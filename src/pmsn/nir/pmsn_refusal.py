@@ -1,10 +1,10 @@
 """Why a PMSN layer is not exported to NIR, and how far the closest NIR encoding is from it (docs/nir.md §6).
 
 The hidden compartments are a linear system, which NIR expresses exactly (an integrator with affine feedback over
-2(n − 1) real states). The soma, v[t] = r[t−1] + ReLU(κ·Y[t]), S[t] = [v ≥ θ], r[t] = v mod θ (docs/pmsn.md §5.2),
-is not: NIR has no ReLU, and its neurons reset to a fixed v_reset. The closest NIR encoding integrates κ·Y and
-subtracts θ one step after each spike (an integrator, a threshold and a feedback edge), which is PMSN eq. 11 —
-``SoftResetPMSN``. ``encoding_agreement`` measures how often its spikes equal PMSN's.
+2(n − 1) real states). The soma, v[t] = r[t−1] + ReLU(κ·Y[t]), S[t] = [v ≥ θ], r[t] = v mod θ (docs/pmsn.md
+§5.2), is not: NIR has no ReLU, and its neurons reset to a fixed v_reset. The closest NIR encoding integrates κ·Y
+and subtracts θ one step after each spike (an integrator, a threshold and a feedback edge), which is PMSN eq. 11,
+``SoftResetPMSN``. ``encoding_agreement`` measures how far its spikes are from PMSN's.
 """
 
 from __future__ import annotations
