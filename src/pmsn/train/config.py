@@ -280,6 +280,23 @@ def check_names(config: TrainConfig) -> None:
     if unknown:
         raise ValueError(f"data task {config.data.task!r} does not take option(s) {unknown} (data.options); "
                          f"it takes {sorted(info.options) or 'none'}")
+    _check_variable_length(config)
+
+
+def uses_lengths(config: TrainConfig) -> bool:
+    """Whether the data come as padded batches with lengths (data.options.variable_length, docs/variable_length.md
+    §6)."""
+    return config.data.options.get("variable_length") is True
+
+
+def _check_variable_length(config: TrainConfig) -> None:
+    flag = config.data.options.get("variable_length", False)
+    if not isinstance(flag, bool):
+        raise ValueError(f"config key 'data.options.variable_length' expects true or false, got {flag!r}")
+    if flag and (config.mixup_alpha > 0 or config.cutmix_alpha > 0):
+        raise ValueError(f"data.options.variable_length cannot be combined with mixup/cutmix (they blend samples "
+                         f"of different lengths); got mixup_alpha={config.mixup_alpha}, "
+                         f"cutmix_alpha={config.cutmix_alpha}")
 
 
 # --- merging, files and overrides ------------------------------------------------------------------------------

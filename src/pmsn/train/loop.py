@@ -29,12 +29,14 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from pmsn.data import mixup_cutmix
+from pmsn.data.collate import pad_collate
 from pmsn.io import remove_stale_temp_files
+from pmsn.neurons.lengths import step_mask
 from pmsn.train import distributed
 from pmsn.train.build import architecture, build_datasets, build_from_config, load_run, model_arguments
 from pmsn.train.checkpoint import (FORMAT, atomic_torch_save, check_architecture, load_checkpoint, load_model_state,
                                    rng_state, set_rng_state)
-from pmsn.train.config import TrainConfig, check_names, config_to_dict, resolve_config, save_yaml
+from pmsn.train.config import TrainConfig, check_names, config_to_dict, resolve_config, save_yaml, uses_lengths
 from pmsn.train.optim import apply_lr, build_optimizer, lr_factor, mask_lambda, set_mask_lambda
 from pmsn.train.records import RunRecords
 
@@ -74,7 +76,14 @@ def _loader(dataset, config: TrainConfig, context, train: bool, generator: torch
         sampler = _ShardSampler(len(dataset), context.rank, context.world_size)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=config.data.workers,
                       drop_last=train and config.data.drop_last, generator=generator,
+                      collate_fn=pad_collate if uses_lengths(config) else None,
                       pin_memory=torch.cuda.is_available() and config.device != "cpu", persistent_workers=False)
+
+
+def _to_device(batch, device: torch.device):
+    """(x, labels, lengths) on ``device``; lengths is None unless the loader pads (docs/variable_length.md §6)."""
+    x, labels, *lengths = (tensor.to(device, non_blocking=True) for tensor in batch)
+    return x, labels, lengths[0] if lengths else None
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -89,16 +98,31 @@ def _autocast(config: TrainConfig, device: torch.device):
     return nullcontext()
 
 
-def _forward_loss(model, x, targets, config: TrainConfig):
-    """(loss, logits [B, K]); TET = mean over t of CE of each step's logits (docs/training.md §1.3)."""
+def _logits(model, x, lengths, per_step: bool = False):
+    """The model on a batch, told the lengths of a padded one (docs/variable_length.md §6)."""
+    if lengths is None:
+        return model(x, per_step=True) if per_step else model(x)
+    return model(x, per_step=per_step, lengths=lengths)
+
+
+def _forward_loss(model, x, targets, config: TrainConfig, lengths=None):
+    """(loss, logits [B, K]); TET = mean over t of CE of each step's logits (docs/training.md §1.3); with lengths,
+    each sample's mean over its valid steps, then the batch mean (docs/variable_length.md §6)."""
     if config.loss == "tet":
-        per_step = model(x, per_step=True)
+        per_step = _logits(model, x, lengths, per_step=True)
         steps = per_step.shape[0]
         flat_targets = targets.repeat(steps, *([1] * (targets.dim() - 1)))
-        loss = F.cross_entropy(per_step.flatten(0, 1).float(), flat_targets,
-                               label_smoothing=config.label_smoothing)
-        return loss, per_step.mean(0)
-    logits = model(x)
+        if lengths is None:
+            loss = F.cross_entropy(per_step.flatten(0, 1).float(), flat_targets,
+                                   label_smoothing=config.label_smoothing)
+            return loss, per_step.mean(0)
+        losses = F.cross_entropy(per_step.flatten(0, 1).float(), flat_targets, reduction="none",
+                                 label_smoothing=config.label_smoothing).unflatten(0, (steps, -1))
+        valid = step_mask(lengths, steps, per_step.device)
+        counts = lengths.to(losses)
+        loss = (losses.masked_fill(~valid, 0.0).sum(0) / counts).mean()
+        return loss, per_step.sum(0) / counts.unsqueeze(-1).to(per_step.dtype)  # padded per-step logits are 0
+    logits = _logits(model, x, lengths)
     return F.cross_entropy(logits.float(), targets, label_smoothing=config.label_smoothing), logits
 
 
@@ -107,10 +131,10 @@ def evaluate(model, loader, config: TrainConfig, device: torch.device, context) 
     model.eval()
     loss_sum, correct, count = 0.0, 0.0, 0.0
     with torch.no_grad():
-        for x, labels in loader:
-            x, labels = x.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        for batch in loader:
+            x, labels, lengths = _to_device(batch, device)
             with _autocast(config, device):
-                logits = model(x)
+                logits = _logits(model, x, lengths)
             loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").item()
             correct += (logits.argmax(-1) == labels).sum().item()
             count += labels.numel()
@@ -126,15 +150,15 @@ def _train_epoch(model, loader, optimizer, config, device, context, epoch, num_c
     loss_sum, correct, count = 0.0, 0.0, 0.0
     start = time.perf_counter()
     mixing = config.mixup_alpha > 0 or config.cutmix_alpha > 0
-    for index, (x, labels) in enumerate(loader):
+    for index, batch in enumerate(loader):
         apply_lr(optimizer, lr_factor(config.schedule, config.epochs, epoch, index, steps_per_epoch))
-        x, labels = x.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        x, labels, lengths = _to_device(batch, device)
         targets = labels
         if mixing:
             x, targets = mixup_cutmix(x, labels, num_classes, mixup_alpha=config.mixup_alpha,
                                       cutmix_alpha=config.cutmix_alpha)
         with _autocast(config, device):
-            loss, logits = _forward_loss(model, x, targets, config)
+            loss, logits = _forward_loss(model, x, targets, config, lengths)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch + 1}, step {index + 1}; "
                                      f"lower the learning rate (optim.lr={config.optim.lr}) or check the data")
