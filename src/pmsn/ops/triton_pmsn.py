@@ -23,7 +23,8 @@ over the sequence; forward stores (x̂, rem) every ``BLOCK`` steps. Backward (do
 with per-column sums P_m = Σ u·ν_m, W_m = Σ u·ζ_m, E = Σ u·G (per block in the input precision, then in
 float64), reduced over batch and spatial positions in PyTorch: dL/dr = (Re P, −Im P), dL/dĀ = (Re(r·W),
 −Im(r·W)), dL/dD = E. Nothing of the surrogate's size is saved. Empty inputs, NaN inputs and double backward
-behave as in ``pmsn.ops.fused_cpu``.
+behave as in ``pmsn.ops.fused_cpu``. The step, block-recompute and adjoint helpers and the autograd function
+(``run_sweeps``) are shared with the variant parallel over time chunks, ``pmsn.ops.triton_pmsn_chunked``.
 """
 
 from __future__ import annotations
