@@ -10,7 +10,7 @@ from pmsn.bench.energy_model import (E_AC_PJ, E_MAC_PJ, LayerSpec, NeuronCost, l
                                      neuron_cost, neuron_cost_by_name, tclif_table2_layers)
 from pmsn.papers import tclif_table2_energy
 from pmsn.models import build_model
-from pmsn.neurons import LIF, PMSN, PSN, TCLIF, MaskedPSN, NoResetPMSN, SlidingPSN
+from pmsn.neurons import GLIF, IF, KLIF, LIF, PMSN, PSN, TCLIF, MaskedPSN, NoResetPMSN, SlidingPSN
 
 
 @pytest.mark.parametrize("neuron, expected_nj", [("lif", 23.90), ("tclif", 28.18)])
@@ -51,6 +51,19 @@ def test_neuron_costs_by_kind():
     assert neuron_cost(PSN(T=16), 16) == NeuronCost(16.0, 0.0)
     assert neuron_cost(MaskedPSN(T=16, order=4), 16) == NeuronCost(4.0, 0.0)
     assert neuron_cost(SlidingPSN(order=3), 16) == NeuronCost(3.0, 0.0)
+    assert neuron_cost(IF(), 10) == NeuronCost(1.0, 1.0) and neuron_cost(IF(reset="none"), 10) == NeuronCost(1.0, 0.0)
+    assert neuron_cost(KLIF(), 10) == NeuronCost(2.0, 1.0) and neuron_cost(KLIF(reset="none"), 10) == NeuronCost(2.0, 0.0)
+    assert neuron_cost(GLIF(channels=4), 10) == NeuronCost(2.0, 1.0)
+
+
+@pytest.mark.parametrize("neuron", ["if", "klif", "glif"])
+def test_energy_of_networks_with_the_newer_baselines(neuron):
+    torch.manual_seed(0)
+    model = build_model("tclif_ff", neuron=neuron, preset="smnist_large", num_classes=10, hidden=[8, 8, 8],
+                        input_size=1, T=12)
+    result = measure_energy(model, [torch.rand(3, 12, 1) * 4])
+    spiking = [row for row in result["layers"] if "firing_rate" in row]
+    assert len(spiking) == 3 and result["total"]["energy_nj_per_sample"] > 0
 
 
 @pytest.mark.parametrize("bad", [dict(input_rate=-0.1), dict(output_rate=float("nan")), dict(fan_in=-1)])

@@ -119,8 +119,12 @@ def network_energy(layers: list[LayerSpec], e_ac: float = E_AC_PJ, e_mac: float 
 def neuron_cost_by_name(name: str, compartments: int = 5, steps: int | None = None, order: int | None = None,
                         resets: bool = True) -> NeuronCost:
     """Cost of a neuron kind by name (the ``pmsn.neurons.NEURONS`` names)."""
-    if name in ("lif", "plif"):
+    if name in ("lif", "plif", "if"):  # IF's V + X is counted like LIF's update (docs/training.md §6.3)
         return NeuronCost(1.0, 1.0 if resets else 0.0)
+    if name == "klif":  # the LIF charge and the scale k
+        return NeuronCost(2.0, 1.0 if resets else 0.0)
+    if name == "glif":  # the gated decay of U and the gated input
+        return NeuronCost(2.0, 1.0)
     if name == "alif":
         return NeuronCost(2.0, 1.0)
     if name == "tclif":
@@ -135,16 +139,17 @@ def neuron_cost_by_name(name: str, compartments: int = 5, steps: int | None = No
         if order is None:
             raise ValueError(f"the {name} cost needs order (k MACs per neuron and step)")
         return NeuronCost(float(order), 0.0)
-    raise ValueError(f"unknown neuron kind {name!r}; expected lif, plif, alif, tclif, pmsn, psn, masked_psn, "
-                     f"sliding_psn")
+    raise ValueError(f"unknown neuron kind {name!r}; expected lif, plif, if, klif, glif, alif, tclif, pmsn, psn, "
+                     f"masked_psn, sliding_psn")
 
 
 def neuron_kind(module: nn.Module) -> str:
     """The neuron kind of a module (a subclass, e.g. an ablation variant, counts as its base kind)."""
-    from pmsn.neurons import ALIF, LIF, PLIF, PMSN, PSN, TCLIF, MaskedPSN, SlidingPSN
+    from pmsn.neurons import ALIF, GLIF, IF, KLIF, LIF, PLIF, PMSN, PSN, TCLIF, MaskedPSN, SlidingPSN
 
     for name, cls in (("masked_psn", MaskedPSN), ("psn", PSN), ("sliding_psn", SlidingPSN), ("tclif", TCLIF),
-                      ("pmsn", PMSN), ("alif", ALIF), ("plif", PLIF), ("lif", LIF)):  # most specific first
+                      ("pmsn", PMSN), ("alif", ALIF), ("glif", GLIF), ("klif", KLIF), ("if", IF), ("plif", PLIF),
+                      ("lif", LIF)):  # most specific first
         if isinstance(module, cls):
             return name
     raise ValueError(f"no energy cost known for neuron module {type(module).__name__}")
@@ -152,12 +157,12 @@ def neuron_kind(module: nn.Module) -> str:
 
 def neuron_cost(module: nn.Module, steps: int) -> NeuronCost:
     """Cost of a built neuron module run over ``steps`` time steps."""
-    from pmsn.neurons import LIF, PLIF
+    from pmsn.neurons import IF, KLIF, LIF, PLIF
 
     kind = neuron_kind(module)
     if kind == "pmsn":
         return neuron_cost_by_name("pmsn", compartments=module.compartments, resets=module.resets)
-    if isinstance(module, (LIF, PLIF)):
+    if isinstance(module, (LIF, PLIF, IF, KLIF)):
         return neuron_cost_by_name(kind, resets=module.reset != "none")
     return neuron_cost_by_name(kind, steps=steps, order=getattr(module, "order", None))
 
