@@ -5,6 +5,8 @@ blocks of its T-sized tensors (PSN's W[:L, :L], b[:L], mask[:L, :L]), docs/varia
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pmsn.models import build_model
 from pmsn.models.layers import norm_rows, valid_rows
@@ -102,6 +104,23 @@ def test_neuron_padded_batch_equals_each_sequence_alone(case):
         assert torch.all(x.grad[length:, b] == 0), "no gradient reaches padded inputs"
         alone_models.append(alone)
     check_parameter_gradients(neuron, alone_models)
+
+
+@given(steps=st.integers(1, 8), lengths=st.lists(st.integers(1, 8), min_size=1, max_size=4), seed=st.integers(0, 99))
+@pytest.mark.parametrize("case", [("psn", {}), ("masked_psn", {"order": 2, "mask_lambda": 0.5}),
+                                  ("pmsn", {"global_mode": "sum"}), ("pmsn", {}), ("tclif", {})], ids=case_id)
+def test_neuron_random_lengths(case, steps, lengths, seed):
+    """Any T and lengths in [1, T] (1 and T included): the valid steps equal the sequence run alone."""
+    name, kwargs = case
+    lengths = torch.tensor([min(length, steps) for length in lengths])
+    torch.manual_seed(seed)
+    neuron = build_neuron(name, 2, T=steps, **for_steps(name, kwargs, steps)).double()
+    x = torch.randn(steps, len(lengths), 2, dtype=torch.float64)
+    spikes = neuron(x + 100.0 * (torch.arange(steps).unsqueeze(1) >= lengths).unsqueeze(-1), lengths=lengths)
+    for b, length in enumerate(lengths.tolist()):
+        alone = build_neuron(name, 2, T=length, **for_steps(name, kwargs, length)).double()
+        load_top_left(alone, neuron)
+        assert torch.equal(spikes[:length, b], alone(x[:length, b:b + 1])[:, 0])
 
 
 def build_sequence_model(name, neuron, kwargs, steps):
