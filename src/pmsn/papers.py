@@ -3,6 +3,7 @@
     from pmsn import papers
     papers.pmsn_table5_compartments()[5]                      # 90.97
     papers.accuracy()[("scifar10", "scifar_column", "pmsn")]  # PaperAccuracy(accuracy=90.97, source='PMSN Table II')
+    papers.paper_tables()["pmsn_table2"].rows[0]              # PaperRow('sCIFAR-10 T = 32', 'PMSN', '0.54M', 90.97, {...})
 
 Every accessor returns a new dict (the file is read once), so a caller may change what it gets.
 """
@@ -46,6 +47,27 @@ class CostTable(NamedTuple):
     rows: tuple[tuple[str, tuple[float, ...]], ...]
 
 
+class PaperRow(NamedTuple):
+    """One row of a paper's table as ``pmsn report`` shows it (docs/tasks.md §6)."""
+
+    setting: str  # the data set / column of the paper
+    method: str  # the paper's row label
+    params: str | None  # the parameter count as the paper prints it (None: none printed)
+    accuracy: float | None  # %, None where the paper prints "N.A." or nothing
+    match: dict[str, tuple] | None  # dotted config.yaml key → accepted values (None: key absent); None: no runs
+
+
+class PaperTable(NamedTuple):
+    title: str
+    rows: tuple[PaperRow, ...]
+
+
+def _match(spec: dict | None) -> dict[str, tuple] | None:
+    if spec is None:
+        return None
+    return {key: tuple(value) if isinstance(value, list) else (value,) for key, value in spec.items()}
+
+
 @lru_cache(maxsize=1)
 def _numbers() -> dict:
     return yaml.safe_load(PAPER_NUMBERS.read_text(encoding="utf-8"))
@@ -55,6 +77,30 @@ def accuracy() -> dict[tuple[str, str, str], PaperAccuracy]:
     """(task, model, neuron) → best test accuracy and its source (docs/tasks.md §4)."""
     return {(task, model, neuron): PaperAccuracy(float(value), source)
             for task, model, neuron, value, source in _numbers()["accuracy"]}
+
+
+def paper_tables() -> dict[str, PaperTable]:
+    """The accuracy tables of ``pmsn report`` (PMSN Tables I, II, III, V; TC-LIF Table 1; PSN Tables 1, 2) in the
+    papers' row order, each row with the runs of ours that fill it (docs/tasks.md §6)."""
+    return {key: PaperTable(table["title"], tuple(PaperRow(setting, method, params, None if value is None
+                                                           else float(value), _match(match))
+                                                  for setting, method, params, value, match in table["rows"]))
+            for key, table in _numbers()["paper_tables"].items()}
+
+
+def pmsn_table7_runs() -> dict[str, tuple[dict[str, tuple], ...]]:
+    """PMSN Table VII: method (``PMSN``, ``PSN``) → the runs of ours behind each column of ``pmsn_table7_cost``."""
+    return {method: tuple(_match(spec) for spec in specs) for method, specs in _numbers()["pmsn_table7_runs"].items()}
+
+
+def tclif_table2_runs() -> dict[str, dict[str, tuple]]:
+    """TC-LIF Table 2: neuron (``lif``, ``tclif``) → the runs of ours (S-MNIST recurrent large net)."""
+    return {neuron: _match(spec) for neuron, spec in _numbers()["tclif_table2_runs"].items()}
+
+
+def tclif_table2_lstm_energy() -> float:
+    """TC-LIF Table 2: the non-spiking LSTM's energy, nJ per step per sample."""
+    return float(_numbers()["tclif_table2_lstm_energy_nj"])
 
 
 def pmsn_table2_reset() -> dict[str, float]:
@@ -98,6 +144,7 @@ def tclif_table7_gradient_norm() -> dict[tuple[float, float], GradientNormRefere
             for entry in _numbers()["tclif_table7_gradient_norm"]}
 
 
-__all__ = ["PAPER_NUMBERS", "PaperAccuracy", "EnergyReference", "GradientNormReference", "CostTable", "accuracy",
+__all__ = ["PAPER_NUMBERS", "PaperAccuracy", "EnergyReference", "GradientNormReference", "CostTable", "PaperRow",
+           "PaperTable", "accuracy", "paper_tables", "pmsn_table7_runs", "tclif_table2_runs", "tclif_table2_lstm_energy",
            "pmsn_table2_reset", "pmsn_table3_global", "pmsn_table5_compartments", "pmsn_table7_cost",
            "psn_fig5_order", "tclif_table2_energy", "tclif_table7_gradient_norm"]

@@ -1,6 +1,7 @@
 """``pmsn report RUN_DIR``: one Markdown report from a tree of run folders, ablations, energy tables and figures.
 
-Found by walking RUN_DIR:
+First the papers' tables in their layouts, our runs matched to their rows by config (``pmsn.experiments.paper_tables``,
+docs/tasks.md §6). Then what is found by walking RUN_DIR:
 * training runs — folders with ``metrics.csv`` and ``config.yaml`` (``pmsn train``): task, model, neuron, epochs,
   best / final test accuracy, s/epoch, next to the paper's accuracy for that task × model × neuron
   (docs/tasks.md §4);
@@ -21,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from pmsn.bench.energy_model import table2_markdown
+from pmsn.experiments.paper_tables import paper_tables_markdown, read_run
 from pmsn import papers
 from pmsn.io import atomic_write_text
 
@@ -99,10 +101,13 @@ def build_report(root: Path, report_path: Path) -> str:
     report_dir = report_path.parent
     shown: set[Path] = set()
     parts = [f"# pmsn report: {root}\n", f"Generated {datetime.now():%Y-%m-%d %H:%M} by `pmsn report`. Accuracy is "
-             "the best test accuracy over epochs (the papers' metric). Paper numbers are full-size GPU runs; rows "
-             "on other tasks (e.g. the embedded 5k-digit S-MNIST) have no paper counterpart.\n"]
+             "the best test accuracy over epochs, selected on the test set as the papers' code does (no validation "
+             "split). Paper numbers are full-size GPU runs; rows on other tasks (e.g. the embedded 5k-digit S-MNIST) "
+             "have no paper counterpart.\n"]
 
-    runs = [run_summary(run_dir, root) for run_dir in find_runs(root)]
+    run_dirs = find_runs(root)
+    parts.append("## Paper tables\n\n" + paper_tables_markdown([read_run(run_dir, root) for run_dir in run_dirs]))
+    runs = [run_summary(run_dir, root) for run_dir in run_dirs]
     ablation_dirs = sorted(path.parent for path in root.rglob("ablation.json"))
     standalone = [r for r in runs if not any((root / r["run"]).is_relative_to(a) for a in ablation_dirs)]
     parts.append("## Training runs\n")
