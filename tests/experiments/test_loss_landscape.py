@@ -51,12 +51,15 @@ def test_direction_moves_only_weights_outside_neurons_with_per_filter_norms():
         else:  # biases, BN, PMSN's [C, N] modal parameters, TC-LIF's [C, 2] β logits
             assert direction[name].shape == parameter.shape and not direction[name].any(), name
     assert model.pmsn.log_A_real.dim() == 2 and model.tclif.decay.dim() == 2  # fixed although 2-D
+    with pytest.raises(ValueError, match="same shape with >= 2 dims, got \\(3,\\) and \\(3,\\)"):
+        filter_normalize(torch.ones(3), torch.ones(3))
 
 
 def test_equal_shaped_nets_get_the_same_directions_up_to_filter_norms():
     from pmsn.models import build_model
 
-    nets = [build_model("tclif_ff", neuron=neuron, num_classes=10, hidden=[6, 5, 4], T=8) for neuron in ("lif", "tclif")]
+    nets = [build_model("tclif_ff", neuron=neuron, num_classes=10, hidden=[6, 5, 4], T=8)
+            for neuron in ("lif", "tclif")]
     unit = [{name: d.flatten(1) / d.flatten(1).norm(dim=1, keepdim=True)
              for name, d in random_direction(net, torch.Generator().manual_seed(0)).items() if d.any()} for net in nets]
     assert unit[0].keys() == unit[1].keys() and len(unit[0]) == 4
@@ -183,3 +186,10 @@ def test_bad_input_is_one_line(tmp_path, capsys, arguments, message):
     assert not any(tmp_path.iterdir())  # nothing written
     with pytest.raises(ValueError, match="span must be a finite number > 0"):
         run_ablation("loss_landscape", Options(out=tmp_path, smoke=True, span=float("nan")))
+
+
+def test_landscape_figure_needs_a_grid():
+    from pmsn.plot.landscape import landscape_figure
+
+    with pytest.raises(ValueError, match="at least one network's grid"):
+        landscape_figure({})

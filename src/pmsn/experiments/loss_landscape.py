@@ -42,7 +42,8 @@ def filter_normalize(direction: torch.Tensor, weight: torch.Tensor) -> torch.Ten
     if direction.shape != weight.shape or direction.dim() < 2:
         raise ValueError(f"filter_normalize expects a direction and a weight of the same shape with >= 2 dims, got "
                          f"{tuple(direction.shape)} and {tuple(weight.shape)}")
-    scale = weight.flatten(1).norm(dim=1) / direction.flatten(1).norm(dim=1).clamp_min(torch.finfo(weight.dtype).tiny)
+    tiny = torch.finfo(weight.dtype).tiny  # an all-zero filter of d stays zero instead of dividing by 0
+    scale = weight.flatten(1).norm(dim=1) / direction.flatten(1).norm(dim=1).clamp_min(tiny)
     return direction * scale.view(-1, *([1] * (direction.dim() - 1)))
 
 
@@ -153,6 +154,7 @@ def loss_landscape(options: Options) -> dict:
         grid_losses = [row["loss"] for row in rows]
         summary.append({
             "network": label, "checkpoint": str(checkpoint), "model": config.model.name, "neuron": config.model.neuron,
+            "samples": len(dataset),
             "moved_parameters": sum(p.numel() for p in moved.values()),
             "fixed_parameters": sum(p.numel() for name, p in model.named_parameters() if name not in moved),
             "loss_at_theta": at_theta["loss"], "accuracy_at_theta": at_theta["accuracy"],
@@ -160,7 +162,7 @@ def loss_landscape(options: Options) -> dict:
             "mean_rise": sum(grid_losses) / len(grid_losses) - at_theta["loss"],
             "local_minima": local_minima(losses[label])})
     figure = landscape_figure({label: (coordinates.tolist(), grid_losses) for label, grid_losses in losses.items()},
-                              title=f"training loss on {grid['samples']} samples, filter-normalised directions")
+                              title="training loss around the trained weights, filter-normalised directions")
     return write_outputs(options, "loss_landscape", results, summary, _markdown(summary, grid), figure,
                          {"grid": grid, "direction_seed": DIRECTION_SEED,
                           "networks": [{"label": label, "checkpoint": str(path)} for label, path in networks]},
@@ -206,15 +208,16 @@ def _train_networks(options: Options) -> list[tuple[str, Path]]:
 
 
 def _markdown(summary: list[dict], grid: dict) -> str:
-    table = markdown_table([{"network": s["network"], "neuron": s["neuron"], "L(θ)": s["loss_at_theta"],
+    table = markdown_table([{"network": s["network"], "neuron": s["neuron"], "samples": s["samples"],
+                             "L(θ)": s["loss_at_theta"],
                              "acc(θ) (%)": s["accuracy_at_theta"], "max L on grid": s["grid_max_loss"],
                              "mean rise": s["mean_rise"], "local minima": s["local_minima"],
                              "moved / fixed params": f"{s['moved_parameters']} / {s['fixed_parameters']}"}
                             for s in summary])
     return (f"# Ablation: loss_landscape\n\nL(θ + α·d1 + β·d2) on a {grid['resolution']} × {grid['resolution']} "
-            f"grid over [−{grid['span']:g}, {grid['span']:g}]², cross-entropy on {grid['samples']} training samples "
-            f"(eval mode), d1, d2 Gaussian and filter-normalised (Li et al. 2018), seed {DIRECTION_SEED}; biases, "
-            "norm layers and neuron parameters fixed (docs/training.md §7).\n\n"
+            f"grid over [−{grid['span']:g}, {grid['span']:g}]², cross-entropy on a fixed subset of the training "
+            f"split (`samples`, eval mode), d1, d2 Gaussian and filter-normalised (Li et al. 2018), seed "
+            f"{DIRECTION_SEED}; biases, norm layers and neuron parameters fixed (docs/training.md §7).\n\n"
             f"{table}\nMean rise: mean of L − L(θ) over the grid (larger: a sharper basin). Local minima: interior "
             "grid points below their 8 neighbours (more: a rougher landscape).\n\nPaper (TC-LIF Fig. 5): TC-LIF's "
             "landscape near the minimum is notably smoother than LIF's; the figure has no numbers, and our copy of "

@@ -24,7 +24,8 @@ def landscape_figure(grids: dict, title: str = "loss landscape around the traine
     columns = len(grids)
     figure = plt.figure(figsize=(5.0 * columns + 1.2, 9.6), layout="constrained")
     losses = {label: np.asarray(loss, dtype=float) for label, (_, loss) in grids.items()}
-    low = min(float(loss.min()) for loss in losses.values())
+    low = max(min(float(loss.min()) for loss in losses.values()), 1e-12)  # a log scale needs loss > 0
+    losses = {label: np.clip(loss, low, None) for label, loss in losses.items()}
     high = max(float(loss.max()) for loss in losses.values())
     high = max(high, low * 1.01)  # a flat grid still gets a colour scale
     levels = np.geomspace(low, high, 16)
