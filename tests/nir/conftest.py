@@ -15,11 +15,17 @@ def _pairs(value):
 
 
 def _chain(graph):
-    following = dict(graph.edges)
-    name = following[next(iter(graph.inputs))]
-    while not isinstance(graph.nodes[name], type(next(iter(graph.outputs.values())))):
-        yield name, graph.nodes[name]
-        name = following[name]
+    """(name, node, feedback Affine or None) along the path from the Input to the Output; a feedback Affine is a
+    node whose only input and only output is the same neuron."""
+    sources, targets = {}, {}
+    for a, b in graph.edges:
+        targets.setdefault(a, []).append(b)
+        sources.setdefault(b, []).append(a)
+    loops = {sources[n][0]: n for n in graph.nodes if sources.get(n, [None]) == targets.get(n) and len(targets[n]) == 1}
+    name = targets[next(iter(graph.inputs))][0]
+    while name not in graph.outputs:
+        yield name, graph.nodes[name], graph.nodes[loops[name]] if name in loops else None
+        name = next(t for t in targets[name] if t != loops.get(name))
 
 
 def _euler(graph, x: torch.Tensor, dt: float, record: dict | None = None) -> torch.Tensor:
@@ -31,10 +37,14 @@ def _euler(graph, x: torch.Tensor, dt: float, record: dict | None = None) -> tor
     dtype = x.dtype
     arr = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64)).to(dtype)  # noqa: E731
     nodes = list(_chain(graph))
-    states = {name: None for name, node in nodes if isinstance(node, (nir.LIF, nir.IF))}
+    states = {name: None for name, node, _ in nodes if isinstance(node, (nir.LIF, nir.IF))}
+    last_spikes = {}  # what a feedback edge delivers: the neuron's spikes of the previous step (0 before t = 0)
     outputs = []
     for x_t in x:
-        for name, node in nodes:
+        for name, node, loop in nodes:
+            if loop is not None:
+                previous = last_spikes.get(name, torch.zeros_like(x_t))
+                x_t = x_t + previous @ arr(loop.weight).T + arr(loop.bias)
             if isinstance(node, nir.Affine):
                 x_t = x_t @ arr(node.weight).T + arr(node.bias)
             elif isinstance(node, nir.Linear):
@@ -63,7 +73,7 @@ def _euler(graph, x: torch.Tensor, dt: float, record: dict | None = None) -> tor
                     v = v + dt * arr(node.r) * x_t
                 spikes = (v > arr(node.v_threshold)).to(dtype)
                 states[name] = torch.where(spikes.bool(), arr(node.v_reset).expand_as(v), v)
-                x_t = spikes
+                x_t = last_spikes[name] = spikes
                 if record is not None:
                     record.setdefault(name, []).append(spikes)
             else:

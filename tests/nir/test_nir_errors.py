@@ -31,9 +31,9 @@ EXPORT_REFUSALS = {
     "tclif neuron": (lambda: nn.Sequential(nn.Linear(3, 4), TCLIF()), None, r"'1' \(TCLIF\): no NIR neuron"),
     "klif neuron": (lambda: nn.Sequential(nn.Linear(3, 4), KLIF()), None, r"'1' \(KLIF\): no NIR neuron"),
     "pmsn": (lambda: nn.Sequential(nn.Linear(3, 4), PMSN(4)), None, r"'1' \(PMSN\).*soma.*docs/nir.md §6"),
-    "recurrent": (lambda: build_model("tclif_rec", neuron="lif", num_classes=3, preset="smnist_small",
-                                      hidden=(4, 4, 4), T=8),
-                  None, r"'layers.0' \(RecurrentSpikingLinear\).*cycle"),
+    "recurrent tclif": (lambda: build_model("tclif_rec", num_classes=3, preset="smnist_small", hidden=(4, 4, 4),
+                                            T=8),
+                        None, r"'layers.0.neuron' \(TCLIF\): no NIR neuron"),
     "residual net": (lambda: build_model("pmsn_smnist", neuron="lif", num_classes=3, width=8, depth=2, T=8), None,
                      r"BatchNorm1d|not a chain"),
     "conv without input shape": (lambda: SpikingSequential(nn.Conv2d(1, 2, 3), LIF()), None,
@@ -87,7 +87,23 @@ def chain(*nodes, metadata=None):
 
 AFFINE = nir.Affine(weight=np.ones((4, 3)), bias=np.zeros(4))
 
+def looped(feed):
+    """Input(4) → feed → LIF with a recurrent Affine loop → Output."""
+    nodes = {"in": nir.Input(input_type=np.array([4])), "feed": feed, "lif": lif(4),
+             "loop": nir.Affine(weight=np.eye(4), bias=np.zeros(4)), "out": nir.Output(output_type=np.array([4]))}
+    edges = [("in", "feed"), ("feed", "lif"), ("lif", "loop"), ("loop", "lif"), ("lif", "out")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1e-3}, type_check=False)
+
+
 IMPORT_REFUSALS = {
+    "loop after a scale": (lambda: looped(nir.Scale(scale=np.ones(4))),
+                           r"'lif' \(LIF\) has a recurrent loop through 'loop'; pmsn imports one only around a "
+                           r"neuron fed straight by an Affine"),
+    "cycle without an affine": (lambda: nir.NIRGraph(
+        nodes={"in": nir.Input(input_type=np.array([4])), "a": nir.Affine(weight=np.eye(4), bias=np.zeros(4)),
+               "b": nir.Scale(scale=np.ones(4)), "out": nir.Output(output_type=np.array([4]))},
+        edges=[("in", "a"), ("a", "b"), ("b", "a"), ("b", "out")], type_check=False),
+        r"edge \('b', 'out'\) branches|reached twice"),
     "unsupported node": (lambda: chain(AFFINE, nir.CubaLIF(tau_syn=np.ones(4), tau_mem=np.ones(4), r=np.ones(4),
                                                            v_leak=np.zeros(4), v_threshold=np.ones(4))),
                          r"'n1' \(CubaLIF\) has no pmsn import"),
@@ -105,7 +121,7 @@ IMPORT_REFUSALS = {
                                            "out": nir.Output(output_type=np.array([4]))},
                                     edges=[("in", "a"), ("in", "b"), ("a", "out"), ("b", "out")],
                                     type_check=False),
-               r"one chain of nodes; edge \('in', 'b'\) branches"),
+               r"one chain of nodes .*; edge \('in', 'b'\) branches"),
     "two inputs": (lambda: nir.NIRGraph(nodes={"in": nir.Input(input_type=np.array([3])),
                                                "in2": nir.Input(input_type=np.array([3])), "a": AFFINE,
                                                "out": nir.Output(output_type=np.array([4]))},

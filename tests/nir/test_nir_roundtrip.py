@@ -8,6 +8,7 @@ from torch import nn
 
 nir = pytest.importorskip("nir")
 
+from pmsn.models.tclif_nets import RecurrentSpikingLinear  # noqa: E402
 from pmsn.neurons import IF, LIF, PLIF  # noqa: E402
 from pmsn.neurons.base import Neuron  # noqa: E402
 from pmsn.nir import SpikingSequential, load, save, to_nir  # noqa: E402
@@ -34,6 +35,11 @@ def lif_conv1d_net():
                              nn.Flatten(), nn.Linear(4 * 10, 6), PLIF(tau_init=1.8))
 
 
+def recurrent_net():
+    return SpikingSequential(RecurrentSpikingLinear(5, 8, LIF(tau=2.5, decay_input=False), 0.0),
+                             RecurrentSpikingLinear(8, 6, IF(), 0.0), nn.Linear(6, 4), PLIF(), nn.Linear(4, 3))
+
+
 def if_linear_net():
     return nn.Sequential(nn.Linear(5, 10), IF(), nn.Linear(10, 6), IF(threshold=0.5, strict=True))
 
@@ -41,6 +47,7 @@ def if_linear_net():
 NETS = {  # name: (builder, per-step input shape)
     "lif_linear": (lif_linear_net, (5,)),
     "if_linear": (if_linear_net, (5,)),
+    "recurrent": (recurrent_net, (5,)),
     "plif_conv2d_sumpool": (plif_conv2d_net, (2, 8, 8)),
     "lif_conv1d": (lif_conv1d_net, (3, 10)),
 }
@@ -60,11 +67,17 @@ def built(name, seed=0):
     return net, shape, x
 
 
+def spiking_layers(net):
+    """The neurons of ``net`` and its recurrent layers (whose neuron is stepped, not called), in order."""
+    recurrent = [name for name, m in net.named_modules() if isinstance(m, RecurrentSpikingLinear)]
+    return [m for name, m in net.named_modules() if isinstance(m, RecurrentSpikingLinear)
+            or isinstance(m, Neuron) and not any(name.startswith(f"{r}.") for r in recurrent)]
+
+
 def neuron_spikes(net, x):
     """Every neuron's output spikes [T, B, ...], in the order the neurons run."""
     spikes = []
-    hooks = [m.register_forward_hook(lambda m, a, out: spikes.append(out)) for m in net.modules()
-             if isinstance(m, Neuron)]
+    hooks = [m.register_forward_hook(lambda m, a, out: spikes.append(out)) for m in spiking_layers(net)]
     try:
         with torch.no_grad():
             output = net(x)
@@ -158,6 +171,38 @@ def test_exporting_the_imported_network_gives_the_same_graph(tmp_path):
             twin = again.nodes[name]
             for field in ("tau", "r", "v_leak", "v_threshold", "v_reset"):
                 np.testing.assert_allclose(getattr(twin, field), getattr(node, field), rtol=1e-12, atol=0)
+
+
+def test_a_recurrent_layer_is_an_affine_on_a_feedback_edge():
+    net, _, _ = built("recurrent")
+    graph = to_nir(net)
+    assert ("0_neuron", "0_recurrent") in graph.edges and ("0_recurrent", "0_neuron") in graph.edges
+    np.testing.assert_array_equal(graph.nodes["0_recurrent"].weight, net[0].recurrent.weight.detach().double())
+    loaded = load(graph)
+    assert [type(m).__name__ for m in loaded[:2]] == ["RecurrentSpikingLinear"] * 2
+
+
+@pytest.mark.parametrize("neuron", ["lif", "plif", "if"])
+def test_tclif_nets_round_trip_with_their_readout(neuron):
+    """The TC-LIF paper's nets (docs/neurons.md §3.3), feed-forward and recurrent, with LIF-family neurons."""
+    from pmsn.models import build_model
+
+    for name in ("tclif_ff", "tclif_rec"):
+        torch.manual_seed(3)
+        model = build_model(name, neuron=neuron, num_classes=4, preset="smnist_small", hidden=(6, 7, 5), T=16,
+                            input_size=3).eval()
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.mul_(5.0)
+        x = torch.randn(2, 16, 3)  # batch first, as the model takes it
+        loaded = load(to_nir(model))
+        assert loaded.time_reduction == "sum"
+        ours, logits = neuron_spikes(model, x)
+        theirs, per_step = neuron_spikes(loaded, x.transpose(0, 1))
+        assert len(ours) == len(theirs) == 3 and all(0.02 < s.mean() < 0.98 for s in ours)
+        for a, b in zip(ours, theirs):
+            torch.testing.assert_close(b, a, rtol=0, atol=0)
+        torch.testing.assert_close(per_step.sum(0), logits, rtol=1e-5, atol=1e-5)
 
 
 def test_save_writes_atomically_and_records_the_run(tmp_path):

@@ -1,7 +1,8 @@
 """pmsn network → NIR graph: ``to_nir(model, dt)`` and ``save(model, path)`` (docs/nir.md §1, §4-5).
 
-The network is read as a chain of layers (``nn.Sequential``, ``SpikingSequential``, a feed-forward ``TCLIFNet``,
-``SpikingLinear``); each layer becomes one NIR node, joined in order between an ``Input`` and an ``Output``.
+The network is read as a chain of layers (``nn.Sequential``, ``SpikingSequential``, ``TCLIFNet``, ``SpikingLinear``);
+each layer becomes one NIR node, joined in order between an ``Input`` and an ``Output``. A recurrent layer
+(``RecurrentSpikingLinear``) adds its recurrent Affine on a feedback edge around its neuron.
 Anything NIR cannot express exactly is refused with one line naming the layer and why.
 """
 
@@ -31,8 +32,6 @@ _REFUSED = {  # layer types with no exact NIR primitive, and why (docs/nir.md §
     nn.modules.batchnorm._BatchNorm: "batch norm is no NIR primitive; fold it into the preceding weights first",
     nn.MaxPool1d: "NIR has no max-pooling primitive",
     nn.MaxPool2d: "NIR has no max-pooling primitive",
-    RecurrentSpikingLinear: "the recurrent weight W_rec·S[t−1] would need a cycle in the graph, which this "
-                            "exporter does not write",
 }
 
 
@@ -50,11 +49,18 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, input_shape: tuple[int, ...
     shape = _input_shape(layers, input_shape)
     nodes, edges, previous = {"input": nir.Input(input_type=np.array(shape))}, [], "input"
     for name, layer in layers:
-        node, shape = _node(name, layer, shape, dt)
-        node_name = name.replace(".", "_")
-        nodes[node_name] = node
-        edges.append((previous, node_name))
-        previous = node_name
+        recurrent = isinstance(layer, RecurrentSpikingLinear)
+        for part_name, part in ([(f"{name}.linear", layer.linear), (f"{name}.neuron", layer.neuron)] if recurrent
+                                else [(name, layer)]):
+            node, shape = _node(part_name, part, shape, dt)
+            node_name = part_name.replace(".", "_")
+            nodes[node_name] = node
+            edges.append((previous, node_name))
+            previous = node_name
+        if recurrent:  # W_rec·S[t−1] + b_rec: an Affine on a feedback edge, read one step late (docs/nir.md §4.1)
+            loop = f"{name}.recurrent".replace(".", "_")
+            nodes[loop] = _stateless_node(loop, layer.recurrent, shape)
+            edges += [(previous, loop), (loop, previous)]
     nodes["output"] = nir.Output(output_type=np.array(shape))
     edges.append((previous, "output"))
     metadata = {"dt": float(dt), "source": "pmsn", "time_reduction": getattr(model, "time_reduction", None) or ""}
@@ -85,11 +91,12 @@ def _chain(module: nn.Module, name: str) -> list[tuple[str, nn.Module]]:
         return []
     if isinstance(module, TCLIFNet):
         children = [(f"layers.{i}", layer) for i, layer in enumerate(module.layers)] + [("readout", module.readout)]
-    elif isinstance(module, SpikingLinear):
+    elif type(module) is SpikingLinear:  # its subclass RecurrentSpikingLinear is one leaf (three nodes)
         children = [("linear", module.linear), ("neuron", module.neuron)]
     elif type(module) in (nn.Sequential, SpikingSequential):
         children = list(module.named_children())
-    elif isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.Flatten, Scale, Neuron)):
+    elif isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.Flatten, Scale, Neuron,
+                             RecurrentSpikingLinear)):
         return [(label, module)]
     else:
         raise ValueError(f"layer {label!r} ({type(module).__name__}) cannot be exported to NIR: it is not a chain of "
@@ -106,8 +113,8 @@ def _input_shape(layers, input_shape) -> tuple[int, ...]:
                              f"got {input_shape!r}")
         return tuple(input_shape)
     name, first = layers[0]
-    if isinstance(first, nn.Linear):
-        return (first.in_features,)
+    if isinstance(first, (nn.Linear, SpikingLinear)):
+        return ((first.linear if isinstance(first, SpikingLinear) else first).in_features,)
     raise ValueError(f"the first layer {name!r} ({type(first).__name__}) does not fix the input shape: pass "
                      "input_shape, the per-step shape without T and B, e.g. (2, 34, 34)")
 

@@ -1,6 +1,7 @@
 """NIR graph → pmsn network: ``load(path_or_graph, dt=None)`` (docs/nir.md §4).
 
-The graph must be one chain from its ``Input`` to its ``Output``; each node becomes one or two pmsn layers of a
+The graph must be one chain from its ``Input`` to its ``Output``, whose only cycles are recurrent Affine loops
+around a neuron (imported as ``RecurrentSpikingLinear``); each node becomes one or two pmsn layers of a
 ``SpikingSequential`` that takes ``[T, B, *input_shape]`` and returns the per-step outputs. The neurons are stepped
 as a forward-Euler simulation of NIR's ODEs with step ``dt`` (docs/nir.md §3.3).
 """
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pmsn.models.tclif_nets import RecurrentSpikingLinear
 from pmsn.neurons.base import check_real
 from pmsn.nir.network import Scale, SpikingSequential
 from pmsn.nir.neurons import neuron_from_nir
@@ -27,10 +29,16 @@ def load(source: str | Path | nir.NIRGraph, dt: float | None = None) -> SpikingS
     graph = _read(source) if isinstance(source, (str, Path)) else source
     if not isinstance(graph, nir.NIRGraph):
         raise TypeError(f"pmsn.nir.load expects a NIR file path or a nir.NIRGraph, got {type(source).__name__}")
-    chain = _chain(graph)
+    loops = _feedback_loops(graph)
+    chain = _chain(graph, set(loops.values()))
     if any(isinstance(node, _NEURON_NODES) for _, node in chain):
         dt = _step(graph, dt)
-    layers = [layer for name, node in chain for layer in _layers(name, node, dt)]
+    layers: list[nn.Module] = []
+    for name, node in chain:
+        built = _layers(name, node, dt)
+        if name in loops:
+            built = [_recurrent(name, layers.pop() if layers else None, built, loops[name], graph.nodes[loops[name]])]
+        layers += built
     reduction = str(graph.metadata.get("time_reduction", "") or "") if isinstance(graph.metadata, dict) else ""
     return SpikingSequential(*layers, time_reduction=reduction or None)
 
@@ -54,28 +62,66 @@ def _step(graph: nir.NIRGraph, dt: float | None) -> float:
     return check_real("pmsn.nir.load", "dt", float(stored) if dt is None else dt, "> 0")
 
 
-def _chain(graph: nir.NIRGraph) -> list[tuple[str, nir.NIRNode]]:
-    """The nodes between the graph's one Input and one Output, in order; anything but a single path is refused."""
+def _feedback_loops(graph: nir.NIRGraph) -> dict[str, str]:
+    """{neuron: affine} for every Affine/Linear node whose only input is a LIF/IF neuron and whose only output goes
+    back to it: a recurrent weight W_rec·S[t−1] (docs/nir.md §4.1)."""
+    sources: dict[str, list[str]] = {name: [] for name in graph.nodes}
+    targets: dict[str, list[str]] = {name: [] for name in graph.nodes}
+    for source, target in graph.edges:
+        if source not in graph.nodes or target not in graph.nodes:
+            raise ValueError(f"NIR edge ({source!r}, {target!r}) names a node the graph does not have")
+        targets[source].append(target)
+        sources[target].append(source)
+    return {sources[name][0]: name for name, node in graph.nodes.items()
+            if isinstance(node, (nir.Affine, nir.Linear)) and len(sources[name]) == 1 and targets[name] == sources[name]
+            and isinstance(graph.nodes[sources[name][0]], _NEURON_NODES)}
+
+
+def _chain(graph: nir.NIRGraph, loop_nodes: set[str]) -> list[tuple[str, nir.NIRNode]]:
+    """The nodes between the graph's one Input and one Output, in order, leaving out the feedback ``loop_nodes``;
+    anything but a single path is refused."""
     inputs, outputs = list(graph.inputs), list(graph.outputs)
     if len(inputs) != 1 or len(outputs) != 1:
         raise ValueError(f"pmsn imports NIR graphs with one Input and one Output, got inputs {inputs} and outputs "
                          f"{outputs}")
     following: dict[str, str] = {}
     for source, target in graph.edges:
-        if source in following or target not in graph.nodes or source not in graph.nodes:
-            raise ValueError(f"pmsn imports NIR graphs that are one chain of nodes; edge ({source!r}, {target!r}) "
-                             "branches or names an unknown node")
+        if source in loop_nodes or target in loop_nodes:
+            continue
+        if source in following:
+            raise ValueError(f"pmsn imports NIR graphs that are one chain of nodes (with recurrent Affine loops "
+                             f"around neurons); edge ({source!r}, {target!r}) branches")
         following[source] = target
     names, current = [], following.get(inputs[0])
     while current is not None and current != outputs[0]:
         if current in names or current == inputs[0]:
-            raise ValueError(f"pmsn imports NIR graphs without cycles; node {current!r} is reached twice")
+            raise ValueError(f"pmsn imports NIR graphs whose only cycles are recurrent Affine loops around a "
+                             f"neuron; node {current!r} is reached twice")
         names.append(current)
         current = following.get(current)
-    if current is None or len(names) + 2 != len(graph.nodes):
+    if current is None or len(names) + 2 + len(loop_nodes) != len(graph.nodes):
         raise ValueError(f"pmsn imports NIR graphs that are one chain from {inputs[0]!r} to {outputs[0]!r}; "
-                         f"the chain has {len(names)} of the {len(graph.nodes) - 2} other nodes")
+                         f"the chain has {len(names)} of the {len(graph.nodes) - 2 - len(loop_nodes)} other nodes")
     return [(name, graph.nodes[name]) for name in names]
+
+
+def _recurrent(name: str, feed: nn.Module | None, neuron: list[nn.Module], loop_name: str, loop) -> nn.Module:
+    """``RecurrentSpikingLinear`` from the Linear before a neuron, the neuron and its feedback Affine: NIR sums the
+    neuron's two inputs, W_in·x[t] + b_in + W_rec·S[t−1] + b_rec (docs/nir.md §4.1)."""
+    if not isinstance(feed, nn.Linear) or len(neuron) != 1:
+        raise ValueError(f"NIR node {name!r} ({type(neuron[-1]).__name__}) has a recurrent loop through "
+                         f"{loop_name!r}; pmsn imports one only around a neuron fed straight by an Affine or Linear "
+                         f"node with r that needs no Scale (a RecurrentSpikingLinear)")
+    layer = RecurrentSpikingLinear(feed.in_features, feed.out_features, neuron[0], dropout=0.0)
+    recurrent = _layers(loop_name, loop, None)[0]
+    if recurrent.weight.shape != layer.recurrent.weight.shape:
+        raise ValueError(f"NIR node {loop_name!r}: a recurrent weight of {tuple(layer.recurrent.weight.shape)} "
+                         f"expected around {name!r}, got {tuple(recurrent.weight.shape)}")
+    with torch.no_grad():
+        for target, origin in ((layer.linear, feed), (layer.recurrent, recurrent)):
+            target.weight.copy_(origin.weight)
+            target.bias.copy_(origin.bias if origin.bias is not None else torch.zeros_like(target.bias))
+    return layer
 
 
 def _tensor(array) -> torch.Tensor:

@@ -1,8 +1,8 @@
 """The network a NIR graph imports into: a chain of torch layers and pmsn neurons on ``[T, B, ...]`` (docs/nir.md §4).
 
-Neurons (``pmsn.neurons.Neuron``) run on the whole time-first sequence; every other layer holds no state across
-time steps and runs on the ``[T·B, ...]`` view, i.e. once per step with zero delay (the NIR graph semantics of
-docs/nir.md §2.1).
+Neurons (``pmsn.neurons.Neuron``) and spiking layers (``SpikingLinear``, ``RecurrentSpikingLinear``) run on the whole
+time-first sequence; every other layer holds no state across time steps and runs on the ``[T·B, ...]`` view, i.e.
+once per step with zero delay (the NIR graph semantics of docs/nir.md §2.1).
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ import torch
 from torch import nn
 
 from pmsn.models.layers import merge_time, split_time
+from pmsn.models.tclif_nets import SpikingLinear
 from pmsn.neurons.base import Neuron, check_sequence
+
+SEQUENCE_LAYERS = (Neuron, SpikingLinear)  # layers with state over time: called on [T, B, ...]
 
 
 class SpikingSequential(nn.Sequential):
@@ -31,7 +34,7 @@ class SpikingSequential(nn.Sequential):
         x = check_sequence(x, None, type(self).__name__)
         steps = x.shape[0]
         for layer in self:
-            x = layer(x) if isinstance(layer, Neuron) else split_time(layer(merge_time(x)), steps)
+            x = layer(x) if isinstance(layer, SEQUENCE_LAYERS) else split_time(layer(merge_time(x)), steps)
         return x
 
 
