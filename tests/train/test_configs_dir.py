@@ -23,6 +23,13 @@ EXPECTED_PARAMETERS = {
     "tclif_ff_smnist_small": 44_768, "tclif_ff_smnist_large": 85_136, "tclif_rec_smnist_small": 63_640,
     "tclif_rec_smnist_large": 155_088, "tclif_ff_gsc": 106_216, "tclif_rec_gsc": 196_516, "tclif_ff_shd": 108_824,
     "tclif_rec_shd": 141_848, "tclif_ff_ssc": 110_759, "tclif_rec_ssc": 110_757,
+    # PSN Table 1 baselines (sCIFAR column), PMSN Table I PSN-family rows (PMSN net, k = 32; the paper: SPSN* 52.4k,
+    # masked PSN* 153.7k counting only its band, PSN* 2.5M), SRNN+ALIF (the paper: 156.3k), PSN Table 2 nets
+    "plif_scifar10_column": 513_425, "plif_scifar100_column": 536_555, "klif_scifar10_column": 513_425,
+    "klif_scifar100_column": 536_555, "glif_scifar10_column": 553_354, "glif_scifar100_column": 576_484,
+    "sliding_psn_smnist": 52_238, "sliding_psn_psmnist": 52_238, "psn_smnist": 2_513_866, "psn_psmnist": 2_513_866,
+    "masked_psn_smnist": 2_513_866, "masked_psn_psmnist": 2_513_866, "alif_rec_smnist": 156_234,
+    "psn_cifar10_plifnet": 70_113_174, "sliding_psn_cifar10dvs_t4": 9_271_522, "sliding_psn_cifar10dvs_t10": 9_271_522,
 }
 
 
