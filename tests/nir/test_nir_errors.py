@@ -9,7 +9,7 @@ from torch import nn
 nir = pytest.importorskip("nir")
 
 from pmsn.models import build_model  # noqa: E402
-from pmsn.neurons import KLIF, LIF, PMSN, TCLIF  # noqa: E402
+from pmsn.neurons import KLIF, LIF, PMSN, TCLIF, build_pmsn  # noqa: E402
 from pmsn.nir import SpikingSequential, load, save, to_nir  # noqa: E402
 
 
@@ -31,6 +31,8 @@ EXPORT_REFUSALS = {
     "tclif neuron": (lambda: nn.Sequential(nn.Linear(3, 4), TCLIF()), None, r"'1' \(TCLIF\): no NIR neuron"),
     "klif neuron": (lambda: nn.Sequential(nn.Linear(3, 4), KLIF()), None, r"'1' \(KLIF\): no NIR neuron"),
     "pmsn": (lambda: nn.Sequential(nn.Linear(3, 4), PMSN(4)), None, r"'1' \(PMSN\).*soma.*docs/nir.md §6"),
+    "pmsn variant": (lambda: nn.Sequential(nn.Linear(3, 4), build_pmsn(4, soma_mode="serial_soft")), None,
+                     r"'1' \(SoftResetPMSN, a PMSN ablation variant\).*docs/nir.md §6"),
     "recurrent tclif": (lambda: build_model("tclif_rec", num_classes=3, preset="smnist_small", hidden=(4, 4, 4),
                                             T=8),
                         None, r"'layers.0.neuron' \(TCLIF\): no NIR neuron"),
@@ -116,6 +118,8 @@ IMPORT_REFUSALS = {
     "v_reset": (lambda: chain(AFFINE, lif(4, v_reset=np.full(4, -0.2))), r"'n1' \(LIF\).*v_reset = 0.*got -0.2"),
     "tau below dt": (lambda: chain(AFFINE, lif(4, tau=np.full(4, 5e-4))), r"tau/dt must be >= 1.*tau=0.0005"),
     "no dt": (lambda: chain(AFFINE, lif(4), metadata={"source": "elsewhere"}), r"stores no dt.*pass dt="),
+    "bad stored dt": (lambda: chain(AFFINE, lif(4), metadata={"dt": "fast"}),
+                      r"dt must be a finite number > 0, got 'fast'"),
     "branch": (lambda: nir.NIRGraph(nodes={"in": nir.Input(input_type=np.array([3])), "a": AFFINE,
                                            "b": nir.Affine(weight=np.ones((4, 3)), bias=np.zeros(4)),
                                            "out": nir.Output(output_type=np.array([4]))},

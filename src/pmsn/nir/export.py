@@ -42,7 +42,7 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, input_shape: tuple[int, ...
     dt = check_real("to_nir", "dt", dt, "> 0")
     for name, module in model.named_modules():
         if isinstance(module, PMSN):
-            raise ValueError(pmsn_refusal(name or type(model).__name__))
+            raise ValueError(pmsn_refusal(name or type(model).__name__, module))
     layers = _chain(model, "")
     if not layers:
         raise ValueError(f"{type(model).__name__} has no layers to export")

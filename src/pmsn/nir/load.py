@@ -39,8 +39,8 @@ def load(source: str | Path | nir.NIRGraph, dt: float | None = None) -> SpikingS
         if name in loops:
             built = [_recurrent(name, layers.pop() if layers else None, built, loops[name], graph.nodes[loops[name]])]
         layers += built
-    reduction = str(graph.metadata.get("time_reduction", "") or "") if isinstance(graph.metadata, dict) else ""
-    return SpikingSequential(*layers, time_reduction=reduction or None)
+    reduction = graph.metadata.get("time_reduction") if isinstance(graph.metadata, dict) else None
+    return SpikingSequential(*layers, time_reduction=reduction if reduction in ("mean", "sum") else None)
 
 
 def _read(path: str | Path) -> nir.NIRGraph:
@@ -59,7 +59,7 @@ def _step(graph: nir.NIRGraph, dt: float | None) -> float:
     if dt is None and stored is None:
         raise ValueError("the NIR graph stores no dt (metadata['dt']) and none was given: pass dt=, the time step "
                          "the graph's ODEs are simulated with")
-    return check_real("pmsn.nir.load", "dt", float(stored) if dt is None else dt, "> 0")
+    return check_real("pmsn.nir.load", "dt", stored if dt is None else dt, "> 0")
 
 
 def _feedback_loops(graph: nir.NIRGraph) -> dict[str, str]:

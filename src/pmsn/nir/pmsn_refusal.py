@@ -21,8 +21,12 @@ MEASURED = ("on the shipped S-MNIST network it keeps only 10-48 % of each layer'
             "digits change class")
 
 
-def pmsn_refusal(name: str) -> str:
-    """The one-line error for exporting the PMSN layer ``name``."""
+def pmsn_refusal(name: str, neuron: PMSN) -> str:
+    """The one-line error for exporting the PMSN layer (or ablation variant) ``neuron`` named ``name``."""
+    if type(neuron) is not PMSN:
+        return (f"layer {name!r} ({type(neuron).__name__}, a PMSN ablation variant) cannot be exported to NIR: the "
+                f"exporter writes no PMSN hidden system (an integrator with an affine feedback loop) and maps only "
+                f"the paper's PMSN soma, which it refuses (docs/nir.md §6)")
     return (f"layer {name!r} (PMSN) cannot be exported to NIR: its hidden compartments map onto NIR exactly, but its "
             f"soma (ReLU clamp of the input, at most one spike per step, keep the remainder v mod θ) has no NIR "
             f"primitive; the closest NIR encoding (integrate κ·Y, subtract θ after a spike, PMSN eq. 11) computes "
