@@ -34,3 +34,55 @@ def test_cost_table_rows_line_up_with_its_columns():
 def test_accessors_return_fresh_dicts():
     papers.pmsn_table5_compartments()[5] = 0.0
     assert papers.pmsn_table5_compartments()[5] == pytest.approx(90.97)
+
+
+def test_paper_tables_rows_and_types():
+    tables = papers.paper_tables()
+    assert {key: len(table.rows) for key, table in tables.items()} == {
+        "pmsn_table1": 34, "pmsn_table2": 24, "pmsn_table3": 14, "pmsn_table5": 12, "tclif_table1": 59,
+        "psn_table1": 16, "psn_table2": 29}
+    first = tables["pmsn_table2"].rows[0]
+    assert (first.setting, first.method, first.params, first.accuracy) == ("sCIFAR-10 T = 32", "PMSN", "0.54M", 90.97)
+    assert first.match["model.options.neuron_kwargs.soma_mode"] == (None, "parallel", "serial")
+    assert tables["pmsn_table1"].rows[13].accuracy is None  # PS-MNIST PLIF: "N.A."
+    assert all(isinstance(row.params, (str, type(None))) for table in tables.values() for row in table.rows)
+    # the rows agree with the older per-table accessors
+    table5 = {row.method: row.accuracy for row in tables["pmsn_table5"].rows if row.setting == "sCIFAR-10"}
+    assert table5 == {f"n = {n}": value for n, value in papers.pmsn_table5_compartments().items()}
+
+
+def _match_specs():
+    for key, table in papers.paper_tables().items():
+        for row in table.rows:
+            if row.match is not None:
+                yield f"{key}: {row.setting} / {row.method}", row.match
+    for method, specs in papers.pmsn_table7_runs().items():
+        yield from ((f"pmsn_table7 {method}", spec) for spec in specs)
+    yield from ((f"tclif_table2 {neuron}", spec) for neuron, spec in papers.tclif_table2_runs().items())
+
+
+def test_every_match_names_real_config_keys_and_values():
+    """A typo in a match would silently leave a row empty: every key is a config field or an option the named
+    network takes, every model / neuron / task exists."""
+    from pmsn.data.registry import TASKS
+    from pmsn.models.registry import MODELS, model_options
+    from pmsn.neurons import NEURONS
+
+    for where, match in _match_specs():
+        assert {"data.task", "model.name", "model.neuron"} <= set(match), where
+        assert set(match["model.name"]) <= set(MODELS) and set(match["model.neuron"]) <= set(NEURONS), where
+        assert set(match["data.task"]) <= set(TASKS), where
+        for key in match:
+            section, field, *rest = key.split(".")
+            assert (section, field) in {("data", "task"), ("model", "name"), ("model", "neuron"),
+                                        ("model", "options"), ("data", "options")}, (where, key)
+            if (section, field) == ("model", "options"):
+                assert all(rest[0] in model_options(name) for name in match["model.name"]), (where, key)
+
+
+def test_table7_and_tclif_table2_runs_line_up():
+    cost, runs = papers.pmsn_table7_cost(), papers.pmsn_table7_runs()
+    assert {label.split(" ")[0] for label, _ in cost.rows} == set(runs)
+    assert all(len(specs) == len(cost.columns) for specs in runs.values())
+    assert set(papers.tclif_table2_runs()) == set(papers.tclif_table2_energy())
+    assert papers.tclif_table2_lstm_energy() == 2834.7

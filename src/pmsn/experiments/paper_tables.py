@@ -111,6 +111,9 @@ def _mean_std(values: list[float], decimals: int = 2) -> str | None:
 
 
 def _count(parameters: int) -> str:
+    """A parameter count as the papers print it: 66.3k, 0.54M."""
+    if parameters < 1e3:
+        return str(parameters)
     return f"{parameters / 1e3:.1f}k" if parameters < 1e6 else f"{parameters / 1e6:.2f}M"
 
 
