@@ -217,7 +217,7 @@ def test_every_paper_config_fills_rows_with_its_own_number(path):
     matches carries that number: the matching picks rows by config, not by preset name."""
     config = config_to_dict(resolve_config(config_file=str(CONFIGS / path)))
     expected = float(NOTE_NUMBER.search(config["note"]).group(1))
-    run = RunResult("run", config, 50.0, 1, None, None, None, None)
+    run = RunResult(Path("run"), "run", config, 50.0, 1, None, None, None)
     rows = [r for t in papers.paper_tables().values() for r in t.rows if matching([run], r.match)]
     assert rows, f"{path} matches no paper row"
     assert {r.accuracy for r in rows} == {expected}, [(r.setting, r.method, r.accuracy) for r in rows]

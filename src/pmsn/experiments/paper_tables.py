@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import statistics
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -30,14 +31,26 @@ _MEMORY_UNITS = {"bytes": 2.0 ** -30, "mib": 2.0 ** -10, "gib": 1.0}
 class RunResult:
     """What the paper tables need from one run folder."""
 
+    folder: Path
     run: str  # the folder, relative to the report's root
     config: dict  # its config.yaml
     best_test_acc: float | None  # max test_acc over the epochs of metrics.csv (the papers' metric)
     epochs: int
     epoch_seconds: float | None  # mean over epochs
     peak_memory_gib: float | None  # largest peak_memory_<unit> of metrics.csv, if the run logged one
-    parameters: int | None  # learned parameters in last.pt (None without it)
     energy: tuple[tuple[float, ...], float] | None  # energy.csv: neuron-layer firing rates, nJ per step per sample
+
+    @cached_property
+    def parameters(self) -> int | None:
+        """Learned parameters in ``last.pt`` (None without it); read only for runs that fill a row."""
+        checkpoint = self.folder / "last.pt"
+        if not checkpoint.exists():
+            return None
+        from pmsn.experiments.sweep import _is_parameter
+        from pmsn.train.checkpoint import load_checkpoint
+
+        state = load_checkpoint(checkpoint)["model"]
+        return sum(tensor.numel() for key, tensor in state.items() if _is_parameter(key, tensor))
 
 
 def read_run(run_dir: Path, root: Path) -> RunResult:
@@ -47,25 +60,15 @@ def read_run(run_dir: Path, root: Path) -> RunResult:
         history = list(csv.DictReader(handle))
     accuracies = [float(row["test_acc"]) for row in history if row.get("test_acc")]
     seconds = [float(row["epoch_seconds"]) for row in history if row.get("epoch_seconds")]
-    return RunResult(str(run_dir.relative_to(root)) or ".", config, max(accuracies, default=None), len(history),
-                     statistics.mean(seconds) if seconds else None, _peak_memory(history),
-                     _parameters(run_dir / "last.pt"), _energy(run_dir / "energy.csv"))
+    return RunResult(run_dir, str(run_dir.relative_to(root)) or ".", config, max(accuracies, default=None),
+                     len(history), statistics.mean(seconds) if seconds else None, _peak_memory(history),
+                     _energy(run_dir / "energy.csv"))
 
 
 def _peak_memory(history: list[dict]) -> float | None:
     values = [float(value) * _MEMORY_UNITS[key.rsplit("_", 1)[1]] for row in history for key, value in row.items()
               if key.startswith("peak_memory_") and key.rsplit("_", 1)[1] in _MEMORY_UNITS and value]
     return max(values, default=None)
-
-
-def _parameters(checkpoint: Path) -> int | None:
-    if not checkpoint.exists():
-        return None
-    from pmsn.experiments.sweep import _is_parameter
-    from pmsn.train.checkpoint import load_checkpoint
-
-    state = load_checkpoint(checkpoint)["model"]
-    return sum(tensor.numel() for key, tensor in state.items() if _is_parameter(key, tensor))
 
 
 def _energy(path: Path) -> tuple[tuple[float, ...], float] | None:

@@ -8,7 +8,6 @@ docs/tasks.md §6). Then what is found by walking RUN_DIR:
 * ablations — folders with ``ablation.json`` (``pmsn ablate``): their Markdown table and PNG;
 * energy tables — ``energy.md`` (``pmsn bench energy --out``);
 * other figures — PNG files not yet shown (e.g. ``pmsn plot dynamics``).
-The papers' speed, memory and energy numbers close the report.
 """
 
 from __future__ import annotations
@@ -25,13 +24,6 @@ from pmsn.bench.energy_model import table2_markdown
 from pmsn.experiments.paper_tables import paper_tables_markdown, read_run
 from pmsn import papers
 from pmsn.io import atomic_write_text
-
-def _cost_markdown() -> str:
-    """PMSN Table VII (the papers' speed, memory and accuracy of PMSN and PSN) as a Markdown table."""
-    table = papers.pmsn_table7_cost()
-    lines = ["| | " + " | ".join(table.columns) + " |", "|" + "---|" * (len(table.columns) + 1)]
-    lines += [f"| {label} | " + " | ".join(f"{value:.2f}" for value in values) + " |" for label, values in table.rows]
-    return "\n".join(lines) + "\n"
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -148,8 +140,6 @@ def build_report(root: Path, report_path: Path) -> str:
     parts.extend(_image(path, report_dir) for path in figures)
     if not figures:
         parts.append("No further figures.\n")
-
-    parts.append("## Paper reference: speed and memory (PMSN Table VII, RTX 3090)\n\n" + _cost_markdown())
     return "\n".join(parts)
 
 
