@@ -67,8 +67,9 @@ def report(tmp_path_factory):
               {"layer": "fc", "kind": "linear", "input": "spikes", "input_rate": 0.5},
               {"layer": "total", "kind": "", "energy_pj": 31_500.0}]
     (large / "energy.csv").write_text(csv_text(energy, ENERGY_COLUMNS))
-    # the 5k-digit main job: no paper row
+    # the 5k-digit main job: no paper row; a smoke run on 64 S-MNIST digits: left out
     write_run(root / "main", [60.0], preset="smnist5k")
+    write_run(root / "smnist-smoke", [100.0], preset="smnist", overrides=["data.limit_train=64"])
     # a compartments ablation: its runs are ordinary run folders under <out>/runs
     ablation = root / "ablations" / "compartments"
     ablation.mkdir(parents=True)
@@ -112,6 +113,8 @@ def row(rows: list[dict], setting: str, method: str, params: str | None = None) 
 def test_report_opens_with_the_paper_tables(report):
     assert report.index("## Paper tables") < report.index("## Training runs")
     assert "selected on the test set as the papers' code does (no validation split)" in report.split("##")[0]
+    assert "Left out, trained or tested on part of the data set (data.limit_train / limit_test): smnist-smoke." \
+        in report
     titles = [key for key in tables(report) if key.split(":")[0] in
               ("PMSN Table I", "PMSN Table II", "PMSN Table III", "PMSN Table V", "PMSN Table VII",
                "TC-LIF Table 1", "TC-LIF Table 2", "PSN Table 1", "PSN Table 2")]

@@ -187,12 +187,21 @@ METRIC = ("ours = best test accuracy over epochs, selected on the test set as th
           "split), mean ± std over the matched runs (seeds)")
 
 
+def on_a_subset(run: RunResult) -> bool:
+    """Trained or tested on part of the data set (``data.limit_train`` / ``limit_test``): not the papers' setting."""
+    return any(config_value(run.config, f"data.{key}") is not None for key in ("limit_train", "limit_test"))
+
+
 def paper_tables_markdown(runs: list[RunResult]) -> str:
     """The "Paper tables" section: every table in the papers' row order, "–" where no run of ours matches."""
     tables = papers.paper_tables()
+    subset = [run.run for run in runs if on_a_subset(run)]
+    runs = [run for run in runs if not on_a_subset(run)]
     parts = [f"The papers' numbers beside ours; {METRIC}. A run fills a row when its config.yaml matches the row "
              f"(task, model, neuron and the options that define the row; docs/tasks.md §6). Paper numbers are "
-             f"full-size GPU runs; {MISSING} = no matching run or no number in the paper.\n"]
+             f"full-size GPU runs; {MISSING} = no matching run or no number in the paper."
+             + (f" Left out, trained or tested on part of the data set (data.limit_train / limit_test): "
+                f"{', '.join(subset)}." if subset else "") + "\n"]
     for key in ("pmsn_table1", "pmsn_table2", "pmsn_table3", "pmsn_table5"):
         parts.append(f"### {tables[key].title}\n\n{markdown_table(accuracy_rows(tables[key], runs))}")
     parts.append("### PMSN Table VII: training cost of PMSN and PSN (paper: one RTX 3090; ours: the machine each "
@@ -207,5 +216,5 @@ def paper_tables_markdown(runs: list[RunResult]) -> str:
     return "\n".join(parts)
 
 
-__all__ = ["RunResult", "read_run", "config_value", "matching", "accuracy_rows", "cost_rows", "energy_rows",
+__all__ = ["RunResult", "read_run", "config_value", "matching", "on_a_subset", "accuracy_rows", "cost_rows", "energy_rows",
            "paper_tables_markdown", "METRIC"]
