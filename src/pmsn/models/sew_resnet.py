@@ -3,7 +3,8 @@
 The image is repeated T times plus a learnable per-step offset (T parameters) → conv7×7/2 → BN → neuron →
 AvgPool3×3/2 → 4 stages of SEW BasicBlocks → global average pool → per-step Linear → ``[T, B, K]``; logits =
 mean over T (train with TET on ``per_step=True``). Convs and BN run on ``[T·B, C, H, W]``, neurons on
-``[T, B, C, H, W]``. Module names follow torchvision's ResNet, so its weights load with ``strict=False``.
+``[T, B, C, H, W]``. Module names follow torchvision's ResNet: ``pretrained=PATH`` copies an ImageNet ANN ResNet's
+weights in (``pmsn.models.resnet_weights``, docs/tasks.md §2.6.1).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch import nn
 
 from pmsn.models.layers import (NeuronDefaults, SpikingClassifier, check_images, check_neuron_name,
                                 check_positive_int, make_neuron, merge_time, split_time)
+from pmsn.models.resnet_weights import load_resnet_weights
 from pmsn.neurons.pmsn import PRESETS as PMSN_PRESETS
 
 IMAGENET_DEFAULTS: NeuronDefaults = {"pmsn": PMSN_PRESETS["imagenet"]}
@@ -110,11 +112,19 @@ class SEWResNet(SpikingClassifier):
         return self.fc(x.mean(dim=(-2, -1)))  # global average pool, then the per-step classifier
 
 
+def _with_weights(model: SEWResNet, pretrained: str | None) -> SEWResNet:
+    if pretrained is not None:
+        load_resnet_weights(model, pretrained)
+    return model
+
+
 def sew_resnet18(neuron: str = "pmsn", num_classes: int = 1000, T: int = 4, width_divisor: int = 1,
-                 neuron_kwargs: Mapping[str, object] | None = None) -> SEWResNet:
-    return SEWResNet(DEPTHS[18], neuron, num_classes, T, width_divisor, neuron_kwargs)
+                 neuron_kwargs: Mapping[str, object] | None = None, pretrained: str | None = None) -> SEWResNet:
+    """SEW-ResNet-18; ``pretrained``: a torchvision ResNet-18 state-dict file to start from (docs/tasks.md §2.6.1)."""
+    return _with_weights(SEWResNet(DEPTHS[18], neuron, num_classes, T, width_divisor, neuron_kwargs), pretrained)
 
 
 def sew_resnet34(neuron: str = "pmsn", num_classes: int = 1000, T: int = 4, width_divisor: int = 1,
-                 neuron_kwargs: Mapping[str, object] | None = None) -> SEWResNet:
-    return SEWResNet(DEPTHS[34], neuron, num_classes, T, width_divisor, neuron_kwargs)
+                 neuron_kwargs: Mapping[str, object] | None = None, pretrained: str | None = None) -> SEWResNet:
+    """SEW-ResNet-34; ``pretrained``: a torchvision ResNet-34 state-dict file to start from (docs/tasks.md §2.6.1)."""
+    return _with_weights(SEWResNet(DEPTHS[34], neuron, num_classes, T, width_divisor, neuron_kwargs), pretrained)
