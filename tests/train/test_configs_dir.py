@@ -30,6 +30,8 @@ EXPECTED_PARAMETERS = {
     "sliding_psn_smnist": 52_238, "sliding_psn_psmnist": 52_238, "psn_smnist": 2_513_866, "psn_psmnist": 2_513_866,
     "masked_psn_smnist": 2_513_866, "masked_psn_psmnist": 2_513_866, "alif_rec_smnist": 156_234,
     "psn_cifar10_plifnet": 70_113_174, "sliding_psn_cifar10dvs_t4": 9_271_522, "sliding_psn_cifar10dvs_t10": 9_271_522,
+    # TC-LIF Table 1 LSTM (non-SNN), 128 units (the paper: 66.5k, the cell alone with one bias per gate)
+    "lstm_smnist": 68_362, "lstm_psmnist": 68_362,
 }
 
 

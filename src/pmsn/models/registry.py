@@ -14,6 +14,7 @@ from typing import Any
 
 from torch import nn
 
+from pmsn.models.lstm import NO_NEURON, lstm
 from pmsn.models.plif_net import PLIFNet
 from pmsn.models.pmsn_nets import PMSNPixelCIFARNet, PMSNSequenceNet, PMSNSpeechNet
 from pmsn.models.scifar_column import ColumnCIFARNet
@@ -137,6 +138,14 @@ MODELS: dict[str, ModelSpec] = {
         "CIFAR10-DVS VGG of TET/TEBN with plain BN (PSN Table 2): 8 × Conv3×3-BN-neuron with average pooling, "
         "Dropout, per-step Linear (docs/tasks.md §5.4)",
         (_ref("sliding_psn", 9_271_522, None, "CIFAR10-DVS 48×48, k=2"),)),
+    "lstm": ModelSpec(
+        lstm, "smnist", NO_NEURON,
+        "Non-spiking LSTM baseline (TC-LIF Table 1): nn.LSTM (h units) on the sequence, Linear readout of the last "
+        "valid step; takes no neuron (docs/tasks.md §2.9)",
+        (_ref(NO_NEURON, 68_362, 66_500, "S-/PS-MNIST h=128", False,
+              "paper: 4·(128·129 + 128) = 66,560, the 128-unit cell with one bias per gate and no readout; "
+              "nn.LSTM keeps two biases (+512), the readout adds 1,290"),
+         _ref(NO_NEURON, 66_286, 66_500, "S-/PS-MNIST h=126 (nearest count)", hidden=126))),
 }
 
 
