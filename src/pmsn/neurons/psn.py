@@ -165,9 +165,9 @@ class SlidingPSN(Neuron):
         return f"order={self.order}"
 
     def toeplitz(self, steps: int, columns: int | None = None) -> torch.Tensor:
-        """A[i][j] = w_{k−1−i+j} for i − k < j ≤ i, else 0 (PSN eq. 16 matrix form), ``[steps, columns]``.
+        """A[i, j] = w_{k−1−i+j} for i − k < j ≤ i, else 0 (PSN eq. 16 matrix form), ``[steps, columns]``.
 
-        With ``columns = steps + k − 1`` the rows see a window that starts k − 1 steps earlier: A[i][i + j] = w_j.
+        With ``columns = steps + k − 1`` the rows see a window that starts k − 1 steps earlier: A[i, i + j] = w_j.
         """
         shift = 0 if columns is None else columns - steps
         rows = torch.arange(steps).unsqueeze(1) + shift
