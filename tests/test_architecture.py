@@ -6,7 +6,7 @@ from pathlib import Path
 import pmsn
 
 SOURCE = Path(pmsn.__file__).parent
-LAYER = {"io": 0, "surrogate": 0, "arguments": 0, "tables": 0, "papers": 0, "ops": 1, "neurons": 2, "models": 3,
+LAYER = {"io": 0, "surrogate": 0, "arguments": 0, "tables": 0, "papers": 0, "memory": 0, "ops": 1, "neurons": 2, "models": 3,
          "data": 3, "train": 4, "bench": 5, "plot": 5, "experiments": 5,
          "export": 5, "nir": 5, "convert": 5, "cli": 6, "__main__": 6, "demo": 6}
 SIDEWAYS = {("tables", "io"), ("experiments", "bench"), ("experiments", "plot"), ("bench", "plot"), ("export", "nir"),

@@ -136,3 +136,29 @@ def test_cli_energy(tmp_path, capsys):
     assert text.startswith("layer,kind,neurons,firing_rate") and "stage.neurons.0,pmsn,4," in text
     assert main(["bench", "energy", str(tmp_path / "missing")]) == 2
     assert "pmsn bench: error: expected a checkpoint" in capsys.readouterr().err
+
+
+def test_padded_batches_count_only_valid_steps():
+    """A padded batch with garbage after each sequence's length counts what the sequences count run alone
+    (docs/variable_length.md §1): the single runs are an independent reference, stepped recurrent layers included."""
+    torch.manual_seed(0)
+    model = build_model("tclif_rec", hidden=(4, 6, 6), T=12)
+    lengths = torch.tensor([12, 5, 9, 1])
+    x = torch.rand(4, 12, 1) * 4
+    padded = x.clone()
+    for b, length in enumerate(lengths.tolist()):
+        padded[b, length:] = 50.0  # large inputs: counted padding would fire every neuron
+    result = measure_energy(model, [(padded, torch.zeros(4), lengths)])
+    alone = [measure_energy(model, [x[b:b + 1, :length]]) for b, length in enumerate(lengths.tolist())]
+    assert result["samples"] == 4 and result["steps"] == 12 and result["mean_steps"] == pytest.approx(27 / 4)
+    weights = lengths.double() / lengths.sum()  # each single run is normalised per its own steps
+    for index, row in enumerate(result["layers"]):
+        for key in ("synaptic_ac", "synaptic_mac", "neuronal_ac", "neuronal_mac", "firing_rate"):
+            if row.get(key) is None:
+                continue
+            expected = sum(float(w) * single["layers"][index][key] for w, single in zip(weights, alone))
+            assert row[key] == pytest.approx(expected), (row["layer"], key)
+    mean_energy = sum(single["total"]["energy_nj_per_sample"] for single in alone) / 4
+    assert result["total"]["energy_nj_per_sample"] == pytest.approx(mean_energy)
+    unmasked = measure_energy(model, [(padded, torch.zeros(4))])  # the same batch read as 12 steps each
+    assert unmasked["total"]["energy_nj_per_sample"] > 1.5 * result["total"]["energy_nj_per_sample"]

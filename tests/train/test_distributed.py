@@ -18,7 +18,7 @@ def test_torchrun_two_processes(tiny, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     completed = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
-    assert completed.stdout.count("done: best test acc") == 1  # only rank 0 logs
+    assert completed.stdout.count("done: chosen on validation") == 1  # only rank 0 logs
     assert "x 2 ranks" in completed.stdout
     run = tmp_path / "runs" / "ddp"
     assert (run / "last.pt").is_file() and (run / "best.pt").is_file()

@@ -39,7 +39,8 @@ def shd_settings(tmp_path):
             "data.options.variable_length=true", "model.name=pmsn_shd", "model.neuron=psn", "model.options.width=8",
             "model.options.input_size=20", "model.options.pool=5", "model.options.dropout=0.0",
             "model.options.neuron_kwargs={threshold: 0.0}", "batch_size=4",  # b = 0: the PSN layers spike
-            "epochs=1", "log_every=1", "device=cpu", "threads=1", f"out={tmp_path / 'runs'}", "name=varlen"]
+            "epochs=1", "log_every=1", "device=cpu", "threads=1", f"out={tmp_path / 'runs'}", "name=varlen",
+            "data.valid_fraction=0"]  # all 12 items train
 
 
 def test_training_passes_lengths_and_evaluation_uses_them(shd_settings, tmp_path, monkeypatch):

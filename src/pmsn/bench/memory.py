@@ -4,9 +4,9 @@
         run_one_train_step()
     peak.mib          # peak increase over the memory in use when the block started, MiB
 
-CPU: tracemalloc does not see torch's buffers, so the measure is the process's resident set (RSS). Linux
-keeps its high-water mark (``VmHWM`` of ``/proc/self/status``) and resets it to the current RSS when "5" is
-written to ``/proc/self/clear_refs``; the peak of a block is ``VmHWM`` after it minus ``VmRSS`` before it.
+CPU: tracemalloc does not see torch's buffers, so the measure is the process's resident set (RSS), read and
+reset through ``pmsn.memory`` (``VmHWM``, ``clear_refs``); the peak of a block is ``VmHWM`` after it minus
+``VmRSS`` before it.
 Freed memory that glibc keeps would be reused without raising the RSS, so the block first returns it to the
 system (``malloc_trim(0)``); for the same reason the measurement is run in a fresh process with glibc's
 default malloc settings (``run_json_subprocess``), not in the benchmark process, which keeps freed memory on
@@ -27,7 +27,6 @@ import ctypes.util
 import gc
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -36,43 +35,10 @@ from typing import TYPE_CHECKING, Callable
 import torch
 
 from pmsn.bench.candidates import DTYPES, Candidate, candidates, inference, make_inputs, train_step
+from pmsn.memory import MIB, current_rss_bytes, process_peak_rss_bytes, reset_peak_rss
 
 if TYPE_CHECKING:
     from pmsn.bench.timing import BenchConfig, Cell
-
-_STATUS = "/proc/self/status"
-_CLEAR_REFS = "/proc/self/clear_refs"
-MIB = 1024 * 1024
-
-
-def _status_kib(field: str) -> int | None:
-    try:
-        with open(_STATUS) as handle:
-            match = re.search(rf"^{field}:\s+(\d+)\s+kB", handle.read(), re.MULTILINE)
-    except OSError:
-        return None
-    return int(match.group(1)) if match else None
-
-
-def current_rss_bytes() -> int | None:
-    kib = _status_kib("VmRSS")
-    return None if kib is None else kib * 1024
-
-
-def process_peak_rss_bytes() -> int | None:
-    """The process's RSS high-water mark (since start or the last ``reset_peak_rss``)."""
-    kib = _status_kib("VmHWM")
-    return None if kib is None else kib * 1024
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's RSS high-water mark to the current RSS; False where the kernel does not allow it."""
-    try:
-        with open(_CLEAR_REFS, "w") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def release_free_memory() -> None:

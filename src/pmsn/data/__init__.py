@@ -7,6 +7,7 @@ Items are ``(x, y)`` with x float32 time first ([T, *features]) and y an int lab
 
 from .augment import mixup_cutmix, random_erasing, random_horizontal_flip, trivial_augment_wide
 from .base import SequenceDataset
+from .collate import pad_collate
 from .errors import CorruptDataError, DataError, MissingDataError
 from .mnist import pixel_permutation, read_idx
 from .registry import TASKS, TaskInfo, build_dataset
@@ -16,5 +17,5 @@ from .spikes import bin_spikes, spike_bins
 __all__ = [
     "TASKS", "TaskInfo", "build_dataset", "DataError", "MissingDataError", "CorruptDataError", "SequenceDataset",
     "mixup_cutmix", "random_erasing", "random_horizontal_flip", "trivial_augment_wide", "pixel_permutation",
-    "read_idx", "bin_spikes", "spike_bins", "mel_filterbank", "log_mel_features", "read_wav",
+    "read_idx", "bin_spikes", "spike_bins", "mel_filterbank", "log_mel_features", "read_wav", "pad_collate",
 ]

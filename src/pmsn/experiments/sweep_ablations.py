@@ -191,12 +191,16 @@ def _beta_figure(summary: list[dict]):
 
 def _measure_energy(result: dict, smoke: bool) -> list[dict]:
     """Firing rates and AC/MAC energy of a run's best.pt on a few test batches (docs/training.md §6): sets
-    ``mean_firing_rate`` and ``energy_nj_per_sample`` of ``result``; returns the spiking layers' rows."""
+    ``mean_firing_rate`` and ``energy_nj_per_sample`` of ``result``; returns the spiking layers' rows. Runs on
+    variable-length data get padded batches with their lengths, counted over valid steps (docs/training.md §6.5)."""
     from pmsn.bench.energy import measure_energy
+    from pmsn.data import pad_collate
     from pmsn.train.build import build_datasets, load_run
+    from pmsn.train.config import uses_lengths
 
     model, config, _ = load_run(Path(result["run"]) / "best.pt")
-    loader = torch.utils.data.DataLoader(build_datasets(config, splits=("test",))["test"], batch_size=64)
+    loader = torch.utils.data.DataLoader(build_datasets(config, splits=("test",))["test"], batch_size=64,
+                                         collate_fn=pad_collate if uses_lengths(config) else None)
     energy = measure_energy(model, [batch for _, batch in zip(range(2 if smoke else 4), loader)])
     spiking = [row for row in energy["layers"] if "firing_rate" in row]
     result["mean_firing_rate"] = statistics.mean(row["firing_rate"] for row in spiking)

@@ -68,6 +68,7 @@ class BuildRecord:
 _lock = threading.Lock()
 _modules: dict[str, ModuleType | None] = {}
 _records: dict[str, BuildRecord] = {}
+_build_seconds = 0.0  # wall time spent in first calls (compiling or loading a cached build), summed
 
 
 def load_extension(name: str, source_path: str | Path, extra_cflags: tuple[str, ...] = ()) -> ModuleType | None:
@@ -75,6 +76,7 @@ def load_extension(name: str, source_path: str | Path, extra_cflags: tuple[str, 
 
     After the first call for ``name`` this is one dict read: no lock, no path work (the fused ops call it per
     call)."""
+    global _build_seconds
     if name in _modules:
         return _modules[name]
     if not isinstance(name, str) or not name.isidentifier():
@@ -82,8 +84,16 @@ def load_extension(name: str, source_path: str | Path, extra_cflags: tuple[str, 
     source = Path(source_path)
     with _lock:
         if name not in _modules:
+            start = time.perf_counter()
             _modules[name], _records[name] = _build(name, source, (*BASE_CFLAGS, *extra_cflags), BASE_LDFLAGS)
+            _build_seconds += time.perf_counter() - start
         return _modules[name]
+
+
+def build_seconds() -> float:
+    """Seconds this process has spent building or loading extensions so far; a timer that must not count the
+    one-time build subtracts the change over its span (docs/training.md §1.5)."""
+    return _build_seconds
 
 
 def build_records() -> dict[str, BuildRecord]:

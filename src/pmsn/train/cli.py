@@ -48,7 +48,8 @@ def register(subparsers) -> None:
                           help="a .pt file or a run folder (uses last.pt)")
     evaluate.add_argument("--pretrained", action="store_true",
                           help="the shipped PMSN S-MNIST-5k network (pmsn train's main job, 96.5 %%), offline")
-    evaluate.add_argument("--split", default="test", choices=("train", "test"))
+    evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"),
+                          help="valid: the items the run held out of its training set (data.valid_fraction)")
     evaluate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                           help="override stored config keys (data settings; the model must stay the same)")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -129,6 +130,8 @@ def _eval(args) -> int:
     else:
         print(f"{result['checkpoint']} (epoch {result['epoch']}): {result['task']} {result['split']} accuracy "
               f"{result['accuracy']:.2f}% on {result['samples']} samples, loss {result['loss']:.4f}")
+        if "selection_summary" in result:
+            print(f"training run: {result['selection_summary']}")
     return 0
 
 

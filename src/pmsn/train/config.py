@@ -69,6 +69,8 @@ class DataConfig:
     limit_train: Optional[int] = _at_least(1, None)  # use only the first N training samples (smoke runs)
     limit_test: Optional[int] = _at_least(1, None)
     drop_last: bool = False  # drop the last partial training batch (the sCIFAR recipe does)
+    # held out of the training set to choose best.pt (docs/training.md §1.1); 0 = choose on test as the papers do
+    valid_fraction: float = _range(0.0, 0, 1, high_open=True)
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """The training loop behind ``pmsn train`` and ``pmsn eval``.
 
 One epoch: set the masked-PSN λ (docs/training.md §5) → train over the shuffled training set (lr from the
-schedule every step) → evaluate on the test split → write metrics, curves, ``last.pt`` (and ``best.pt`` on a
-new best test accuracy; the papers report the best test accuracy over epochs, docs/training.md §1.1).
+schedule every step) → evaluate on the validation split (``data.valid_fraction`` > 0) and the test split → write
+metrics, curves, ``last.pt`` (and ``best.pt`` on a new best selection accuracy: validation when there is a
+validation split, else test, as the papers do; docs/training.md §1.1). ``epoch_seconds`` and ``peak_memory_mib``
+cover the training pass, without the one-time C++ build (docs/training.md §1.5).
 
 Reproducibility: everything is seeded from ``config.seed``; the training order of epoch e comes from a generator
 seeded with (seed, e) (or DistributedSampler.set_epoch), and the global RNG state (dropout, augmentation,
@@ -28,21 +30,26 @@ from torch.utils.data import DataLoader, RandomSampler, Sampler
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from pmsn.data import mixup_cutmix
-from pmsn.data.collate import pad_collate
+from pmsn.data import mixup_cutmix, pad_collate
 from pmsn.io import remove_stale_temp_files
+from pmsn.memory import MIB, peak_bytes, reset_peak
 from pmsn.neurons.lengths import step_mask
+from pmsn.ops.cpp_build import build_seconds
 from pmsn.train import distributed
 from pmsn.train.build import architecture, build_datasets, build_from_config, load_run, model_arguments
 from pmsn.train.checkpoint import (FORMAT, atomic_torch_save, check_architecture, load_checkpoint, load_model_state,
                                    rng_state, set_rng_state)
-from pmsn.train.config import TrainConfig, check_names, config_to_dict, resolve_config, save_yaml, uses_lengths
+from pmsn.train.config import (TrainConfig, check_names, config_to_dict, resolve_config, save_yaml, task_info,
+                               uses_lengths)
 from pmsn.train.optim import apply_lr, build_optimizer, lr_factor, mask_lambda, set_mask_lambda
 from pmsn.train.records import RunRecords
 
 
 @dataclass
 class RunResult:
+    """``best_test_acc``/``best_epoch``: the best test accuracy over epochs (the papers' number); ``chosen_*``: the
+    epoch of ``best.pt``, chosen on ``selection`` ("valid" or "test"), with its accuracies (docs/training.md §1.1)."""
+
     run_dir: Path | None
     best_test_acc: float
     best_epoch: int
@@ -50,6 +57,43 @@ class RunResult:
     wall_seconds: float
     epochs_done: int
     history: list[dict] = field(default_factory=list)
+    selection: str = "test"
+    chosen_epoch: int = 0
+    chosen_valid_acc: float | None = None
+    chosen_test_acc: float = math.nan
+
+
+@dataclass
+class _Selection:
+    """Which epoch ``best.pt`` holds: the first with the highest accuracy on ``split`` (docs/training.md §1.1)."""
+
+    split: str  # "valid" or "test"
+    epoch: int = 0
+    valid_acc: float | None = None
+    test_acc: float = -math.inf
+
+    @property
+    def score(self) -> float:
+        if self.epoch == 0:
+            return -math.inf
+        return self.valid_acc if self.split == "valid" else self.test_acc
+
+    def offer(self, epoch: int, valid_acc: float | None, test_acc: float) -> bool:
+        """Take ``epoch`` if it beats the chosen one on the selection split; True when taken."""
+        if (valid_acc if self.split == "valid" else test_acc) > self.score:
+            self.epoch, self.valid_acc, self.test_acc = epoch, valid_acc, test_acc
+            return True
+        return False
+
+    def state(self) -> dict:
+        return {"selection": self.split, "chosen_epoch": self.epoch, "chosen_valid_acc": self.valid_acc,
+                "chosen_test_acc": self.test_acc}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict) -> "_Selection":
+        """The stored choice; checkpoints from before validation chose on test: their best epoch."""
+        return cls(checkpoint.get("selection", "test"), checkpoint.get("chosen_epoch", checkpoint["best_epoch"]),
+                   checkpoint.get("chosen_valid_acc"), checkpoint.get("chosen_test_acc", checkpoint["best_test_acc"]))
 
 
 class _ShardSampler(Sampler):
@@ -126,8 +170,9 @@ def _forward_loss(model, x, targets, config: TrainConfig, lengths=None):
     return F.cross_entropy(logits.float(), targets, label_smoothing=config.label_smoothing), logits
 
 
-def evaluate(model, loader, config: TrainConfig, device: torch.device, context) -> tuple[float, float, int]:
-    """(mean CE loss, accuracy in %, number of samples) on ``loader``, summed over ranks."""
+def evaluate(model, loader, config: TrainConfig, device: torch.device, context,
+             split: str = "test") -> tuple[float, float, int]:
+    """(mean CE loss, accuracy in %, number of samples) on ``loader`` (the ``split``), summed over ranks."""
     model.eval()
     loss_sum, correct, count = 0.0, 0.0, 0.0
     with torch.no_grad():
@@ -140,23 +185,26 @@ def evaluate(model, loader, config: TrainConfig, device: torch.device, context) 
             count += labels.numel()
     loss_sum, correct, count = distributed.sum_over_ranks([loss_sum, correct, count], context, device)
     if count == 0:
-        raise ValueError("the test split is empty; nothing to evaluate")
+        raise ValueError(f"the {split} split is empty; nothing to evaluate")
     return loss_sum / count, 100.0 * correct / count, int(count)
 
 
 def _train_epoch(model, loader, optimizer, config, device, context, epoch, num_classes, records, progress):
+    """(mean loss, accuracy %, seconds without the one-time C++ build, samples/s) of one pass over ``loader``."""
     model.train()
     steps_per_epoch = len(loader)
     loss_sum, correct, count = 0.0, 0.0, 0.0
-    start = time.perf_counter()
+    start, built_before = time.perf_counter(), build_seconds()
     mixing = config.mixup_alpha > 0 or config.cutmix_alpha > 0
+    # CutMix's box spans the image axes: [B, C, H, W] for static images, else the column layout [B, W, C, H]
+    image_dims = {"height_dim": 2, "width_dim": 3} if task_info(config.data.task).steps is None else {}
     for index, batch in enumerate(loader):
         apply_lr(optimizer, lr_factor(config.schedule, config.epochs, epoch, index, steps_per_epoch))
         x, labels, lengths = _to_device(batch, device)
         targets = labels
         if mixing:
             x, targets = mixup_cutmix(x, labels, num_classes, mixup_alpha=config.mixup_alpha,
-                                      cutmix_alpha=config.cutmix_alpha)
+                                      cutmix_alpha=config.cutmix_alpha, **image_dims)
         with _autocast(config, device):
             loss, logits = _forward_loss(model, x, targets, config, lengths)
         if not torch.isfinite(loss):
@@ -173,7 +221,7 @@ def _train_epoch(model, loader, optimizer, config, device, context, epoch, num_c
         loss_sum += loss.item() * batch
         correct += batch_correct
         count += batch
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - start - (build_seconds() - built_before)
         rate = count * context.world_size / max(elapsed, 1e-9)
         step = epoch * steps_per_epoch + index + 1
         if progress is not None:
@@ -185,7 +233,7 @@ def _train_epoch(model, loader, optimizer, config, device, context, epoch, num_c
                           "acc": round(100 * batch_correct / batch, 4), "lr": optimizer.param_groups[0]["lr"],
                           "samples_per_s": round(rate, 2)})
     loss_sum, correct, count = distributed.sum_over_ranks([loss_sum, correct, count], context, device)
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start - (build_seconds() - built_before)
     return loss_sum / max(count, 1), 100.0 * correct / max(count, 1), seconds, count / max(seconds, 1e-9)
 
 
@@ -270,7 +318,10 @@ def _train(config, resume, quiet, stop_after, show_progress, overwrite, device, 
 
     check_names(config)
     seed_everything(config.seed)
-    datasets = build_datasets(config)
+    if checkpoint is not None:
+        _check_same_holdout(checkpoint, config)
+    datasets = build_datasets(config, ("train", "valid", "test") if config.data.valid_fraction > 0 else
+                              ("train", "test"))
     arguments = model_arguments(config, datasets["train"])
     if checkpoint is not None:
         check_architecture(checkpoint, architecture(config, arguments))
@@ -279,6 +330,7 @@ def _train(config, resume, quiet, stop_after, show_progress, overwrite, device, 
     num_classes = arguments["num_classes"]
 
     start_epoch, history, best_acc, best_epoch, wall_before = 0, [], -math.inf, 0, 0.0
+    chosen = _Selection("valid" if "valid" in datasets else "test")
     if checkpoint is not None:
         if not checkpoint["optimizer"]:
             raise ValueError(f"checkpoint {checkpoint['path']!r} holds weights without optimiser state (a shipped "
@@ -287,6 +339,7 @@ def _train(config, resume, quiet, stop_after, show_progress, overwrite, device, 
         load_model_state(model, checkpoint)
         start_epoch, history = checkpoint["epoch"], list(checkpoint["history"])
         best_acc, best_epoch = checkpoint["best_test_acc"], checkpoint["best_epoch"]
+        chosen = _Selection.from_checkpoint(checkpoint)
         wall_before = checkpoint["wall_seconds"]
         states = checkpoint["rng"]
         set_rng_state(states[context.rank] if len(states) == context.world_size else states[0])
@@ -303,18 +356,21 @@ def _train(config, resume, quiet, stop_after, show_progress, overwrite, device, 
     generator = torch.Generator()
     train_loader = _loader(datasets["train"], config, context, train=True, generator=generator)
     test_loader = _loader(datasets["test"], config, context, train=False)
+    valid_loader = _loader(datasets["valid"], config, context, train=False) if "valid" in datasets else None
     records = None
     if context.is_main:
         removed = remove_stale_temp_files(run_dir)
         if removed:
             say(f"pmsn train: removed {len(removed)} temporary file(s) left by an interrupted write in {run_dir}")
         save_yaml(config_to_dict(config), run_dir / "config.yaml")
-        base = datasets["train"].dataset if isinstance(datasets["train"], torch.utils.data.Subset) else datasets["train"]
+        base = datasets["train"]
+        base = base.dataset if isinstance(base, torch.utils.data.Subset) else base
         if getattr(base, "permutation", None) is not None:  # PS-MNIST pixel order (docs/tasks.md §1.1)
             np.save(run_dir / "permutation.npy", np.asarray(base.permutation))
         records = RunRecords(run_dir, resume_step=start_epoch * len(train_loader) if checkpoint else None)
         parameters = sum(p.numel() for p in model.parameters())
-        say(f"pmsn train: {config.preset} ({len(datasets['train'])} train / {len(datasets['test'])} test), "
+        held_out = f" / {len(datasets['valid'])} valid" if valid_loader is not None else ""
+        say(f"pmsn train: {config.preset} ({len(datasets['train'])} train{held_out} / {len(datasets['test'])} test), "
             f"model {config.model.name} neuron {config.model.neuron} ({parameters:,} parameters), {config.epochs} "
             f"epochs x {len(train_loader)} steps, batch {config.batch_size}"
             f"{f' x {context.world_size} ranks' if context.distributed else ''}, device {device}, run {run_dir}"
@@ -331,33 +387,44 @@ def _train(config, resume, quiet, stop_after, show_progress, overwrite, device, 
         if progress_enabled and context.is_main:
             progress = tqdm(total=len(train_loader), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
                             dynamic_ncols=True, unit="batch")
+        memory_method = reset_peak(device)
         try:
             train_loss, train_acc, seconds, rate = _train_epoch(network, train_loader, optimizer, config, device,
                                                                  context, epoch, num_classes, records, progress)
         finally:
             if progress is not None:
                 progress.close()
+        peak = peak_bytes(device, memory_method)
+        valid_loss = valid_acc = None
+        if valid_loader is not None:
+            valid_loss, valid_acc, _ = evaluate(network, valid_loader, config, device, context, split="valid")
         test_loss, test_acc, _ = evaluate(network, test_loader, config, device, context)
         if test_acc > best_acc:
             best_acc, best_epoch = test_acc, epoch + 1
+        new_choice = chosen.offer(epoch + 1, valid_acc, test_acc)
         wall = wall_before + time.perf_counter() - start_time
         history.append({"epoch": epoch + 1, "train_loss": round(train_loss, 6), "train_acc": round(train_acc, 4),
+                        "valid_loss": _rounded(valid_loss, 6), "valid_acc": _rounded(valid_acc, 4),
                         "test_loss": round(test_loss, 6), "test_acc": round(test_acc, 4),
-                        "best_test_acc": round(best_acc, 4), "lr": optimizer.param_groups[0]["lr"],
+                        "best_test_acc": round(best_acc, 4), "chosen_epoch": chosen.epoch,
+                        "lr": optimizer.param_groups[0]["lr"],
                         "epoch_seconds": round(seconds, 3), "train_samples_per_s": round(rate, 2),
-                        "wall_seconds": round(wall, 3)})
+                        "peak_memory_mib": _rounded(None if peak is None else peak / MIB, 1),
+                        "memory_method": memory_method, "wall_seconds": round(wall, 3)})
         states = distributed.gather_objects(rng_state(), context)
         if context.is_main:
             state = {"format": FORMAT, "architecture": architecture(config, arguments),
                      "config": config_to_dict(config), "model": model.state_dict(),
                      "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "best_test_acc": best_acc,
-                     "best_epoch": best_epoch, "history": history, "rng": states, "wall_seconds": wall}
-            if best_epoch == epoch + 1:  # best.pt first: last.pt never claims a best epoch whose weights are lost
+                     "best_epoch": best_epoch, **chosen.state(), "history": history, "rng": states,
+                     "wall_seconds": wall}
+            if new_choice:  # best.pt first: last.pt never claims a chosen epoch whose weights are lost
                 atomic_torch_save(state, run_dir / "best.pt")
             atomic_torch_save(state, run_dir / "last.pt")
             records.epoch(history)
+            validation = "" if valid_acc is None else f"valid loss {valid_loss:.4f} acc {valid_acc:6.2f}%  "
             say(f"epoch {epoch + 1:>3}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:6.2f}%  "
-                f"test loss {test_loss:.4f} acc {test_acc:6.2f}% (best {best_acc:.2f}%)  "
+                f"{validation}test loss {test_loss:.4f} acc {test_acc:6.2f}% (best {best_acc:.2f}%)  "
                 f"lr {optimizer.param_groups[0]['lr']:.2e}  {seconds:.1f}s ({rate:.0f} samples/s)", flush=True)
         distributed.barrier(context)
 
@@ -365,10 +432,32 @@ def _train(config, resume, quiet, stop_after, show_progress, overwrite, device, 
     final_acc = history[-1]["test_acc"] if history else float("nan")
     if records is not None:
         records.close()
-        say(f"done: best test acc {best_acc:.2f}% (epoch {best_epoch}), final {final_acc:.2f}%, "
+        say(f"done: {describe_selection(chosen.state(), best_acc, best_epoch)}; final {final_acc:.2f}%; "
             f"wall {_format_seconds(wall)}, {len(history)}/{config.epochs} epochs, run {run_dir}", flush=True)
     return RunResult(run_dir if context.is_main else None, best_acc, best_epoch, final_acc, wall, len(history),
-                     history)
+                     history, chosen.split, chosen.epoch, chosen.valid_acc, chosen.test_acc)
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def describe_selection(selection: dict, best_test_acc: float, best_epoch: int) -> str:
+    """Which number is which (docs/training.md §1.1): the epoch best.pt holds, and the best test accuracy over
+    epochs (the papers' number). ``selection`` holds a checkpoint's keys selection/chosen_*."""
+    best = f"best test over epochs {best_test_acc:.2f}% (epoch {best_epoch}; selected on test, as the papers do)"
+    if selection.get("selection", "test") != "valid":
+        return best
+    return (f"chosen on validation: epoch {selection['chosen_epoch']} (valid {selection['chosen_valid_acc']:.2f}%, "
+            f"test {selection['chosen_test_acc']:.2f}%); {best}")
+
+
+def _check_same_holdout(checkpoint: dict, config: TrainConfig) -> None:
+    """A resumed run keeps its validation split: another fraction would move samples between train and valid."""
+    stored = checkpoint["config"].get("data", {}).get("valid_fraction", 0.0)
+    if stored != config.data.valid_fraction:
+        raise ValueError(f"checkpoint {checkpoint['path']!r} was trained with data.valid_fraction={stored}; a "
+                         f"resumed run keeps it, got {config.data.valid_fraction}")
 
 
 def resume_config(resume: str | Path, overrides: list[str] = (), flags: dict | None = None) -> TrainConfig:
@@ -379,8 +468,9 @@ def resume_config(resume: str | Path, overrides: list[str] = (), flags: dict | N
 
 def evaluate_checkpoint(path: str | Path, overrides: list[str] = (), flags: dict | None = None,
                         split: str = "test") -> dict:
-    """Evaluate a checkpoint on ``split`` of its task; ``flags``/``overrides`` may change data/device settings
-    (changing the model, or data options that change its T, raises the architecture error)."""
+    """Evaluate a checkpoint on ``split`` ("train", "valid", "test") of its task; ``flags``/``overrides`` may change
+    data/device settings (changing the model, or data options that change its T, raises the architecture error).
+    The result carries the run's selection (``selection``, ``chosen_*``, ``selection_summary``) when stored."""
     torch.set_flush_denormal(True)
     model, config, checkpoint = load_run(path, overrides, flags)
     device = distributed.local_device(config.device)
@@ -390,5 +480,11 @@ def evaluate_checkpoint(path: str | Path, overrides: list[str] = (), flags: dict
     check_architecture(checkpoint, architecture(config, model_arguments(config, dataset)))
     model = model.to(device)
     loss, acc, count = evaluate(model, _loader(dataset, config, context, train=False), config, device, context)
-    return {"checkpoint": checkpoint["path"], "task": config.data.task, "split": split, "loss": loss,
-            "accuracy": acc, "samples": count, "epoch": checkpoint["epoch"]}
+    result = {"checkpoint": checkpoint["path"], "task": config.data.task, "split": split, "loss": loss,
+              "accuracy": acc, "samples": count, "epoch": checkpoint["epoch"]}
+    if "selection" in checkpoint:  # how the run chose best.pt (docs/training.md §1.1); older checkpoints lack it
+        result.update({key: checkpoint[key] for key in ("selection", "chosen_epoch", "chosen_valid_acc",
+                                                        "chosen_test_acc", "best_test_acc", "best_epoch")})
+        result["selection_summary"] = describe_selection(checkpoint, checkpoint["best_test_acc"],
+                                                         checkpoint["best_epoch"])
+    return result

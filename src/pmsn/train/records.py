@@ -14,8 +14,11 @@ from pathlib import Path
 from pmsn.io import atomic_write_bytes, atomic_write_text
 from pmsn.tables import csv_text
 
-EPOCH_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "best_test_acc", "lr", "epoch_seconds",
-                "train_samples_per_s", "wall_seconds")
+# valid_* are empty without data.valid_fraction; chosen_epoch = the epoch best.pt holds so far (docs/training.md
+# §1.1); epoch_seconds, train_samples_per_s and peak_memory_mib cover the training pass (docs/training.md §1.5).
+EPOCH_FIELDS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "best_test_acc",
+                "chosen_epoch", "lr", "epoch_seconds", "train_samples_per_s", "peak_memory_mib", "memory_method",
+                "wall_seconds")
 STEP_FIELDS = ("step", "epoch", "loss", "acc", "lr", "samples_per_s")
 
 
@@ -44,8 +47,9 @@ class RunRecords:
         plot_curves(history, self.run_dir / "curves.png")
         if self.tensorboard is not None:
             row = history[-1]
-            for key in ("train_loss", "train_acc", "test_loss", "test_acc", "lr"):
-                self.tensorboard.add_scalar(f"epoch/{key}", row[key], row["epoch"])
+            for key in ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "lr"):
+                if row.get(key) is not None:
+                    self.tensorboard.add_scalar(f"epoch/{key}", row[key], row["epoch"])
             self.tensorboard.flush()
 
     def close(self) -> None:
@@ -62,7 +66,8 @@ def _tensorboard_writer(run_dir: Path):
 
 
 def plot_curves(history: list[dict], path: Path) -> bool:
-    """Loss and accuracy vs epoch (train and test) as a PNG; returns False when matplotlib is missing."""
+    """Loss and accuracy vs epoch (train, valid when held out, test) as a PNG; the epoch best.pt holds is marked
+    on the accuracy panel. Returns False when matplotlib is missing."""
     try:
         import matplotlib
 
@@ -72,9 +77,14 @@ def plot_curves(history: list[dict], path: Path) -> bool:
         return False
     epochs = [row["epoch"] for row in history]
     figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(10, 4))
-    for split, style in (("train", "-"), ("test", "--")):
+    for split, style in (("train", "-"), ("valid", ":"), ("test", "--")):
+        if any(row.get(f"{split}_acc") is None for row in history):  # old histories and runs without valid
+            continue
         loss_axis.plot(epochs, [row[f"{split}_loss"] for row in history], style, marker="o", label=split)
         acc_axis.plot(epochs, [row[f"{split}_acc"] for row in history], style, marker="o", label=split)
+    chosen = history[-1].get("chosen_epoch") if history else None
+    if chosen:
+        acc_axis.axvline(chosen, color="grey", linewidth=1, label=f"best.pt (epoch {chosen})")
     loss_axis.set(xlabel="epoch", ylabel="loss", title="loss")
     acc_axis.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     for axis in (loss_axis, acc_axis):
