@@ -94,3 +94,24 @@ def test_config_checks(shd_settings, extra, message):
 def test_tasks_without_variable_lengths_refuse_the_option():
     with pytest.raises(ValueError, match=r"does not take option\(s\) \['variable_length'\]"):
         resolve_config(overrides=["data.task=smnist5k", "data.options.variable_length=true"])
+
+
+def test_ablation_energy_of_a_variable_length_run_counts_valid_steps(shd_settings, tmp_path):
+    """The firing-rate/energy ablations measure a run's best.pt on padded test batches with their lengths
+    (docs/training.md §6.5): the same numbers as measure_energy on the padded batch, not those of its zero padding."""
+    from pmsn.bench.energy import measure_energy
+    from pmsn.experiments.sweep_ablations import _measure_energy
+
+    run = train(resolve_config(overrides=shd_settings), quiet=True).run_dir
+    result = {"run": str(run)}
+    spiking = _measure_energy(result, smoke=True)
+    model, _, _ = load_run(run / "best.pt")
+    batch = pad_collate([build_dataset("shd", "test", data_dir=tmp_path, steps=STEPS, pool=35,
+                                       variable_length=True)[i] for i in range(8)])
+    padded = measure_energy(model, [batch])
+    assert padded["mean_steps"] < batch[0].shape[1]  # the fixture's sequences end early
+    assert result["energy_nj_per_sample"] == pytest.approx(padded["total"]["energy_nj_per_sample"])
+    assert [row["firing_rate"] for row in spiking] == pytest.approx(
+        [row["firing_rate"] for row in padded["layers"] if "firing_rate" in row])
+    every_step = measure_energy(model, [batch[:2]])
+    assert every_step["total"]["energy_nj_per_sample"] != pytest.approx(result["energy_nj_per_sample"])
