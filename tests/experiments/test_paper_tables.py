@@ -54,6 +54,9 @@ def report(tmp_path_factory):
         write_run(root / f"smnist-pmsn-{seed}", [best - 5.0, best, best - 1.0], preset="smnist",
                   overrides=[f"seed={seed}"], seconds=30.0 + seed, extra={"peak_memory_mib": 512.0 * seed})
     write_checkpoint(root / "smnist-pmsn-1", 65_418)
+    # PS-MNIST with a validation split: best.pt is epoch 3 (chosen on validation), test 93 there, best test 95
+    write_run(root / "psmnist-pmsn-valid", [90.0, 95.0, 93.0], preset="psmnist",
+              overrides=["data.valid_fraction=0.1"], extra={"valid_acc": 97.0, "chosen_epoch": 3})
     # pixel sCIFAR-10 (data.task scifar10, model pmsn_scifar_pixel), PMSN with reset
     write_run(root / "pixel-pmsn", [70.0, 81.25], config="pmsn_scifar10_pixel.yaml")
     # column sCIFAR-10: PMSN with reset and without (memoryless soma)
@@ -112,7 +115,8 @@ def row(rows: list[dict], setting: str, method: str, params: str | None = None) 
 
 def test_report_opens_with_the_paper_tables(report):
     assert report.index("## Paper tables") < report.index("## Training runs")
-    assert "selected on the test set as the papers' code does (no validation split)" in report.split("##")[0]
+    assert "selected on the test set as the papers' code does" in report.split("##")[0]
+    assert "chosen on valid" in report.split("##")[0]
     assert "Left out, trained or tested on part of the data set (data.limit_train / limit_test): smnist-smoke." \
         in report
     titles = [key for key in tables(report) if key.split(":")[0] in
@@ -131,6 +135,9 @@ def test_seeds_of_one_row_give_mean_and_std(report):
     wide = row(rows, "S-MNIST", "PMSN", "156.4k")
     assert (wide["paper (%)"], wide["ours (%)"], wide["runs"], wide["params (ours)"]) == ("99.53", "–", "–", "–")
     assert row(rows, "PS-MNIST", "PLIF (FF)")["paper (%)"] == "–"  # "N.A." in the paper
+    assert pmsn["ours, chosen on valid (%)"] == "–"  # chosen on test: no validation split
+    honest = row(rows, "PS-MNIST", "PMSN", "66.3k")
+    assert (honest["ours (%)"], honest["ours, chosen on valid (%)"]) == ("95.00", "93.00")
     # the TC-LIF large recurrent net also fills PMSN Table I's TC-LIF row
     assert row(rows, "S-MNIST", "TC-LIF (Rec)")["ours (%)"] == "99.00"
 
@@ -220,7 +227,7 @@ def test_every_paper_config_fills_rows_with_its_own_number(path):
     matches carries that number: the matching picks rows by config, not by preset name."""
     config = config_to_dict(resolve_config(config_file=str(CONFIGS / path)))
     expected = float(NOTE_NUMBER.search(config["note"]).group(1))
-    run = RunResult(Path("run"), "run", config, 50.0, 1, None, None, None)
+    run = RunResult(Path("run"), "run", config, 50.0, None, 1, None, None, None)
     rows = [r for t in papers.paper_tables().values() for r in t.rows if matching([run], r.match)]
     assert rows, f"{path} matches no paper row"
     assert {r.accuracy for r in rows} == {expected}, [(r.setting, r.method, r.accuracy) for r in rows]

@@ -35,6 +35,7 @@ class RunResult:
     run: str  # the folder, relative to the report's root
     config: dict  # its config.yaml
     best_test_acc: float | None  # max test_acc over the epochs of metrics.csv (the papers' metric)
+    chosen_test_acc: float | None  # test_acc of the epoch chosen on validation (data.valid_fraction), else None
     epochs: int
     epoch_seconds: float | None  # mean over epochs
     peak_memory_gib: float | None  # largest peak_memory_<unit> of metrics.csv, if the run logged one
@@ -61,8 +62,16 @@ def read_run(run_dir: Path, root: Path) -> RunResult:
     accuracies = [float(row["test_acc"]) for row in history if row.get("test_acc")]
     seconds = [float(row["epoch_seconds"]) for row in history if row.get("epoch_seconds")]
     return RunResult(run_dir, str(run_dir.relative_to(root)) or ".", config, max(accuracies, default=None),
-                     len(history), statistics.mean(seconds) if seconds else None, _peak_memory(history),
+                     _chosen_test_acc(history), len(history), statistics.mean(seconds) if seconds else None, _peak_memory(history),
                      _energy(run_dir / "energy.csv"))
+
+
+def _chosen_test_acc(history: list[dict]) -> float | None:
+    """The test accuracy at the epoch the run chose on its validation split (docs/training.md §1.1), if it had one."""
+    if not history or not history[-1].get("valid_acc") or not history[-1].get("chosen_epoch"):
+        return None
+    chosen = int(history[-1]["chosen_epoch"])
+    return next((float(row["test_acc"]) for row in history if int(row["epoch"]) == chosen), None)
 
 
 def _peak_memory(history: list[dict]) -> float | None:
@@ -138,6 +147,8 @@ def accuracy_rows(table: papers.PaperTable, runs: list[RunResult]) -> list[dict]
         lines.append({"setting": row.setting, "method": row.method, "params (paper)": row.params,
                       "paper (%)": _paper(row.accuracy),
                       "ours (%)": _mean_std([run.best_test_acc for run in mine]),
+                      "ours, chosen on valid (%)": _mean_std([run.chosen_test_acc for run in mine
+                                                              if run.chosen_test_acc is not None]),
                       "runs": len(mine) or None, "epochs": _distinct(run.epochs for run in mine),
                       "params (ours)": _distinct(_count(run.parameters) for run in mine if run.parameters)})
     return lines

@@ -93,8 +93,9 @@ def build_report(root: Path, report_path: Path) -> str:
     report_dir = report_path.parent
     shown: set[Path] = set()
     parts = [f"# pmsn report: {root}\n", f"Generated {datetime.now():%Y-%m-%d %H:%M} by `pmsn report`. Accuracy is "
-             "the best test accuracy over epochs, selected on the test set as the papers' code does (no validation "
-             "split). Paper numbers are full-size GPU runs; rows on other tasks (e.g. the embedded 5k-digit S-MNIST) "
+             "the best test accuracy over epochs, selected on the test set as the papers' code does; runs that held out "
+             "a validation split (data.valid_fraction) also show, under \"chosen on valid\", the test accuracy of the "
+             "epoch chosen on it, the honest number (docs/training.md §1.1). Paper numbers are full-size GPU runs; rows on other tasks (e.g. the embedded 5k-digit S-MNIST) "
              "have no paper counterpart.\n"]
 
     run_dirs = find_runs(root)
