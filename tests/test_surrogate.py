@@ -51,3 +51,10 @@ def test_get_surrogate_errors():
         get_surrogate("x")
     with pytest.raises(TypeError, match="derivative"):
         get_surrogate(3)
+
+
+def test_sigmoid_derivative_keeps_its_digits_far_from_threshold():
+    # α·e/(1 + e)², e = exp(−α|x|): the form without cancellation; σ(αx)·(1 − σ(αx)) lost ~4 digits at x = 7
+    x = torch.tensor([-9.0, -7.0, 0.0, 0.3, 6.9522, 12.0], dtype=torch.float64)
+    e = torch.exp(-4.0 * x.abs())
+    torch.testing.assert_close(Sigmoid(4.0).derivative(x), 4.0 * e / (1 + e) ** 2, rtol=1e-13, atol=0.0)

@@ -45,8 +45,10 @@ class Sigmoid:
     alpha: float = 4.0
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
-        sg = torch.sigmoid(self.alpha * x)
-        return self.alpha * sg * (1.0 - sg)
+        # σ(a)·σ(−a) instead of σ(a)·(1 − σ(a)): no cancellation far from the threshold, where 1 − σ(a) loses
+        # every digit (the fused kernels use the same stable form)
+        scaled = self.alpha * x
+        return self.alpha * torch.sigmoid(scaled) * torch.sigmoid(-scaled)
 
 
 @dataclass(frozen=True)
