@@ -47,6 +47,21 @@ class CostTable(NamedTuple):
     rows: tuple[tuple[str, tuple[float, ...]], ...]
 
 
+class MemoryReference(NamedTuple):
+    """PSN Supp. Table 4, one (T, N) cell: training memory of VGG-11 without neurons, with IF, with PSN (units not
+    stated), the two increases over no neuron, their ratio and the saving per step and sample."""
+
+    steps: int
+    batch: int
+    m_no: float
+    m_if: float
+    m_psn: float
+    delta_if: float
+    delta_psn: float
+    ratio: float
+    saving_per_step_sample: float
+
+
 class PaperRow(NamedTuple):
     """One row of a paper's table as ``pmsn report`` shows it (docs/tasks.md §6)."""
 
@@ -144,7 +159,14 @@ def tclif_table7_gradient_norm() -> dict[tuple[float, float], GradientNormRefere
             for entry in _numbers()["tclif_table7_gradient_norm"]}
 
 
+def psn_table4_memory() -> tuple[MemoryReference, ...]:
+    """PSN Supp. Table 4 (VGG-11): the (T, N = batch size) cells in the paper's order."""
+    return tuple(MemoryReference(int(steps), int(batch), *(float(value) for value in values))
+                 for steps, batch, *values in _numbers()["psn_table4_memory"])
+
+
 __all__ = ["PAPER_NUMBERS", "PaperAccuracy", "EnergyReference", "GradientNormReference", "CostTable", "PaperRow",
            "PaperTable", "accuracy", "paper_tables", "pmsn_table7_runs", "tclif_table2_runs", "tclif_table2_lstm_energy",
            "pmsn_table2_reset", "pmsn_table3_global", "pmsn_table5_compartments", "pmsn_table7_cost",
-           "psn_fig5_order", "tclif_table2_energy", "tclif_table7_gradient_norm"]
+           "psn_fig5_order", "tclif_table2_energy", "tclif_table7_gradient_norm", "MemoryReference",
+           "psn_table4_memory"]

@@ -1,10 +1,10 @@
-"""``pmsn bench {speed,speedup,energy}``: each measurement module exposes ``register(subparsers)``."""
+"""``pmsn bench {speed,speedup,energy,memory}``: each measurement module exposes ``register(subparsers)``."""
 
 from __future__ import annotations
 
 import importlib
 
-_MEASUREMENTS = ("pmsn.bench.speed", "pmsn.bench.speedup", "pmsn.bench.energy_cli")
+_MEASUREMENTS = ("pmsn.bench.speed", "pmsn.bench.speedup", "pmsn.bench.energy_cli", "pmsn.bench.memory_table")
 
 
 def register(subparsers) -> None:
