@@ -179,3 +179,27 @@ def test_config_option_model_options_pretrained(tmp_path):
     model = build_from_config(config)
     assert torch.equal(model.fc.weight, source["fc.weight"])
     assert torch.equal(model.layer4[1].bn2.running_var, source["layer4.1.bn2.running_var"])
+
+
+def test_load_run_does_not_need_the_pretrained_file_again(tmp_path):
+    from pmsn.io import atomic_torch_save
+    from pmsn.train.build import architecture, load_run, model_arguments
+    from pmsn.train.checkpoint import FORMAT
+    from pmsn.train.config import config_to_dict
+
+    weights = tmp_path / "resnet18.pth"
+    torch.save(torchvision_resnet_state(18, classes=1000), weights)
+    config = resolve_config(str(CONFIG_DIR / "psn_sew18_imagenet.yaml"),
+                            overrides=[f"model.options.pretrained={weights}", f"model.options.width_divisor={DIVISOR}"])
+    arguments = model_arguments(config)
+    trained = build_from_config(config, arguments)
+    with torch.no_grad():
+        trained.conv1.weight.add_(1.0)  # "training" moved it away from the pretrained start
+    atomic_torch_save({"format": FORMAT, "architecture": architecture(config, arguments),
+                       "config": config_to_dict(config), "model": trained.state_dict(), "optimizer": {}, "epoch": 1,
+                       "best_test_acc": 0.0, "best_epoch": 1, "history": [], "rng": {}, "wall_seconds": 0.0},
+                      tmp_path / "last.pt")
+    weights.unlink()  # e.g. evaluated on another machine
+    model, _, checkpoint = load_run(tmp_path / "last.pt")
+    assert checkpoint["architecture"]["options"]["pretrained"] == str(weights)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), trained.state_dict().values()))

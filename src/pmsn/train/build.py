@@ -157,6 +157,7 @@ def load_run(path: str | Path, overrides: list[str] = (), flags: dict | None = N
         if derived in stored and derived not in config.model.options:
             arguments[derived] = stored[derived]
     check_architecture(checkpoint, architecture(config, arguments))
-    model = build_from_config(config, arguments)
+    # the trained weights replace a pretrained start, whose file is not read again (docs/tasks.md §2.6.1)
+    model = build_from_config(config, {key: value for key, value in arguments.items() if key != "pretrained"})
     load_model_state(model, checkpoint)
     return model, config, checkpoint
