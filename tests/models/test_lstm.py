@@ -1,5 +1,6 @@
 """The non-spiking LSTM baseline (TC-LIF Table 1 "LSTM", docs/tasks.md §2.9): count, readout, lengths, training."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,12 @@ def test_energy_refuses_the_lstm_in_one_line():
     model = build_model("lstm", hidden=4)
     with pytest.raises(ValueError, match=r"'lstm' is a LSTM, whose gate operations it does not count"):
         measure_energy(model, [(torch.rand(2, 5, 1), torch.zeros(2, dtype=torch.long))])
+
+
+def test_models_command_explains_the_lstm_count(capsys):
+    from pmsn.cli import main
+
+    assert main(["models", "lstm"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"h=128 +68,362 +66,500 \* +ok", out) and re.search(r"h=126 \(nearest count\) +66,286 +66,500 +ok", out)
+    assert "* lstm: paper: 4·(128·129 + 128) = 66,560, the 128-unit cell with one bias per gate" in out

@@ -67,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
     names = [args.name] if args.name else list(MODELS)
     rows = reference_rows(names)
     _print_table(["model", "task", "neuron", "configuration", "params", "paper", "check"], rows, args.markdown)
-    if any(row[5].endswith("*") for row in rows):
-        print("* the paper counts only the k-band of masked PSN's T×T matrix; the full matrix is stored")
+    for note in dict.fromkeys(f"* {name}: {ref.note}" for name in names for ref in MODELS[name].references
+                              if not ref.matches_paper):
+        print(note)
     return 0 if all(row[-1] == "ok" for row in rows) else 1
 
 
