@@ -147,7 +147,7 @@ def test_smoke_files_and_the_centre_equals_evaluate(smoke_run):
         dataset = build_datasets(config, splits=("train",))["train"]
         loader = torch.utils.data.DataLoader(dataset, batch_size=7)  # another batching than the ablation's
         loss, accuracy, count = evaluate(model, loader, config, torch.device("cpu"), Context())
-        assert count == 64
+        assert count == len(dataset) > 32  # the smoke set's 64 digits less the validation hold-out
         assert float(centre[0]["loss"]) == pytest.approx(loss, rel=1e-5)
         assert float(line["loss_at_theta"]) == pytest.approx(loss, rel=1e-5)
         assert float(centre[0]["accuracy"]) == pytest.approx(accuracy)

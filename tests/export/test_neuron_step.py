@@ -29,6 +29,7 @@ def test_pmsn_real_pairs_equal_the_complex_step(compartments, soma_mode, spatial
             spikes, state = stepper(x_t, state, time)
             expected, reference = neuron.step(x_t, reference)
             assert torch.equal(spikes, expected)
-            torch.testing.assert_close(state[0], reference.hidden.real, rtol=1e-6, atol=1e-6)
-            torch.testing.assert_close(state[1], reference.hidden.imag, rtol=1e-6, atol=1e-6)
-            torch.testing.assert_close(state[2], reference.soma, rtol=1e-6, atol=1e-6)
+            # float32 (the exported arithmetic): complex products and their real-pair form round differently
+            torch.testing.assert_close(state[0], reference.hidden.real, rtol=2e-5, atol=1e-5)
+            torch.testing.assert_close(state[1], reference.hidden.imag, rtol=2e-5, atol=1e-5)
+            torch.testing.assert_close(state[2], reference.soma, rtol=2e-5, atol=1e-5)

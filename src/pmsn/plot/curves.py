@@ -19,7 +19,7 @@ from pmsn.train.records import EPOCH_FIELDS
 
 # Settings that name or place a run without changing what it computes, plus the seed that groups repeat.
 NOT_A_SETTING = ("seed", "name", "out", "note")
-METRICS = tuple(field for field in EPOCH_FIELDS if field != "epoch")
+METRICS = tuple(field for field in EPOCH_FIELDS if field not in ("epoch", "memory_method"))  # the numeric columns
 
 
 @dataclass
