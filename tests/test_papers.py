@@ -70,7 +70,7 @@ def test_every_match_names_real_config_keys_and_values():
 
     for where, match in _match_specs():
         assert {"data.task", "model.name", "model.neuron"} <= set(match), where
-        assert set(match["model.name"]) <= set(MODELS) and set(match["model.neuron"]) <= set(NEURONS), where
+        assert set(match["model.name"]) <= set(MODELS) and set(match["model.neuron"]) <= set(NEURONS) | {"none"}, where
         assert set(match["data.task"]) <= set(TASKS), where
         for key in match:
             section, field, *rest = key.split(".")

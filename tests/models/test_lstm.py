@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from pmsn.models import build_model, count_parameters
-from pmsn.neurons import NEURONS
 from pmsn.papers import paper_tables
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
@@ -80,12 +79,20 @@ def test_neuron_is_ignored_but_a_typo_fails():
         build_model("lstm")(torch.randn(2, 5, 3))
 
 
-def test_paper_rows_match_lstm_runs_with_any_neuron():
-    # the LSTM ignores model.neuron, so its rows accept every neuron name (a new neuron must join the list)
+def test_paper_rows_match_lstm_runs_without_a_neuron():
+    # an LSTM run says model.neuron: none (train/config.py check_names accepts it for networks without neurons)
     rows = [row for table in paper_tables().values() for row in table.rows if row.method.startswith("LSTM")]
     assert len(rows) == 2 and {row.accuracy for row in rows} == {98.20, 88.00}
     for row in rows:
-        assert row.match["model.name"] == ("lstm",) and sorted(row.match["model.neuron"]) == sorted(NEURONS)
+        assert row.match["model.name"] == ("lstm",) and row.match["model.neuron"] == ("none",)
+
+
+def test_config_takes_neuron_none_only_for_networks_without_neurons():
+    from pmsn.train.config import resolve_config
+
+    assert resolve_config(overrides=["model.name=lstm", "model.neuron=none"]).model.neuron == "none"
+    with pytest.raises(ValueError, match="unknown model.neuron 'none'"):
+        resolve_config(overrides=["model.neuron=none"])
 
 
 def test_smoke_training_reduces_the_loss():

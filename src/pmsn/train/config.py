@@ -270,8 +270,10 @@ def check_names(config: TrainConfig) -> None:
     """Check the model, neuron and data task names and their options before anything is built (ValueError)."""
     if config.model.name not in MODELS:
         raise ValueError(f"unknown model.name {config.model.name!r}; expected one of {sorted(MODELS)}")
-    if config.model.neuron not in NEURONS:
-        raise ValueError(f"unknown model.neuron {config.model.neuron!r}; expected one of {sorted(NEURONS)}")
+    spiking = MODELS[config.model.name].neuron != "none"  # the LSTM baseline has no neuron: model.neuron "none"
+    if config.model.neuron not in NEURONS and (spiking or config.model.neuron != "none"):
+        raise ValueError(f"unknown model.neuron {config.model.neuron!r}; expected one of {sorted(NEURONS)}"
+                         + ("" if spiking else " or 'none'"))
     accepted = model_options(config.model.name)
     unknown = sorted(set(config.model.options) - accepted)
     if unknown:
