@@ -208,6 +208,22 @@ def _measure_energy(result: dict, smoke: bool) -> list[dict]:
     return spiking
 
 
+def _energy_summary(rows: list[Row], results: list[dict]) -> list[dict]:
+    """The sweep's summary with each row's firing rate and energy averaged over its seeds."""
+    summary = summarise(rows, results)
+    for line in summary:
+        mine = [r for r in results if r["label"] == line["label"]]
+        line["mean_firing_rate"] = statistics.mean(r["mean_firing_rate"] for r in mine)
+        line["energy_nj_per_sample"] = statistics.mean(r["energy_nj_per_sample"] for r in mine)
+    return summary
+
+
+def _energy_table(summary: list[dict], label: str) -> str:
+    return markdown_table([{label: s["label"], "best test acc (%)": f"{s['acc_mean']:.2f} ± {s['acc_std']:.2f}",
+                            "mean firing rate": s["mean_firing_rate"], "energy (nJ/sample)": s["energy_nj_per_sample"],
+                            "params": s["parameters"]} for s in summary])
+
+
 def firing_rates(options: Options) -> dict:
     paper = Setting("scifar10_pixel", {}, 200, (1111,), "paper: sCIFAR-10 pixel net, T = 1024 (PMSN Fig. 6)")
     setting = choose_setting(options, paper)
@@ -228,14 +244,8 @@ def firing_rates(options: Options) -> dict:
                                "module": row["layer"], "firing_rate": row["firing_rate"],
                                "energy_nj_per_sample": row["energy_nj_per_sample"]})
             per_neuron.setdefault(result["label"], []).append(row["neuron_rates"])
-    summary = summarise(rows, results)
-    for line in summary:
-        mine = [r for r in results if r["label"] == line["label"]]
-        line["mean_firing_rate"] = statistics.mean(r["mean_firing_rate"] for r in mine)
-        line["energy_nj_per_sample"] = statistics.mean(r["energy_nj_per_sample"] for r in mine)
-    table = markdown_table([{"neuron": s["label"], "best test acc (%)": f"{s['acc_mean']:.2f} ± {s['acc_std']:.2f}",
-                             "mean firing rate": s["mean_firing_rate"], "energy (nJ/sample)": s["energy_nj_per_sample"],
-                             "params": s["parameters"]} for s in summary])
+    summary = _energy_summary(rows, results)
+    table = _energy_table(summary, "neuron")
     markdown = (f"# Ablation: firing_rates\n\nFiring rate per spiking layer (test batches) and estimated energy "
                 f"(0.9 pJ/AC, 4.6 pJ/MAC) of the trained nets.\n\nSetting: {setting.description}; "
                 f"{setting.epochs} epochs, seeds {list(setting.seeds)}.\n\n{table}\nPer layer:\n\n"
@@ -296,14 +306,8 @@ def energy_accuracy(options: Options) -> dict:
     results = run_sweep(setting, rows, Path(options.out) / "runs", quiet=options.quiet, say=options.say)
     for result in results:
         _measure_energy(result, options.smoke)
-    summary = summarise(rows, results)
-    for line in summary:
-        mine = [r for r in results if r["label"] == line["label"]]
-        line["mean_firing_rate"] = statistics.mean(r["mean_firing_rate"] for r in mine)
-        line["energy_nj_per_sample"] = statistics.mean(r["energy_nj_per_sample"] for r in mine)
-    table = markdown_table([{"row": s["label"], "best test acc (%)": f"{s['acc_mean']:.2f} ± {s['acc_std']:.2f}",
-                             "energy (nJ/sample)": s["energy_nj_per_sample"], "mean firing rate": s["mean_firing_rate"],
-                             "params": s["parameters"]} for s in summary])
+    summary = _energy_summary(rows, results)
+    table = _energy_table(summary, "row")
     markdown = (f"# Ablation: energy_accuracy\n\nBest test accuracy against estimated energy (0.9 pJ/AC, 4.6 pJ/MAC, "
                 f"test batches) as each neuron gets richer: PMSN compartments n, masked / sliding PSN order k, LIF "
                 f"width.\n\nSetting: {setting.description}; {setting.epochs} epochs, seeds {list(setting.seeds)}."
