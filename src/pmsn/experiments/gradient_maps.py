@@ -18,6 +18,7 @@ from pmsn.experiments.ablation_base import Options, choose_setting, tclif_smnist
 from pmsn.experiments.sweep import Row, neuron_overrides, run_sweep
 from pmsn.neurons.base import Neuron
 from pmsn.plot.figures import pyplot
+from pmsn.tables import markdown_table
 
 NEURONS = (("LIF", "lif"), ("ALIF", "alif"), ("TC-LIF", "tclif"))
 
@@ -85,8 +86,6 @@ def gradient_maps(options: Options) -> dict:
         table.append({"network": label, "neurons": maps[label].shape[0], "T": steps,
                       "first quarter": float(reach[: steps // 4 or 1].mean()), "last quarter":
                       float(reach[-(steps // 4 or 1):].mean())})
-    from pmsn.tables import markdown_table
-
     markdown = (f"# Ablation: gradient_maps\n\nMean |∂L/∂I[t]| per neuron over {samples} test sequences, each "
                 f"neuron's row divided by its maximum over time; L = cross-entropy. Networks: {description}.\n\n"
                 f"{markdown_table(table)}\nColumns: mean normalised gradient over the first and the last quarter "
