@@ -120,67 +120,122 @@ struct Recompute {
   scalar_t* relu_gain;          // [block, stride]
 };
 
+// Steps per register-blocked pass of the modal recurrence, and modes per pass (docs/kernels.md §12.3).
+constexpr int64_t kSweepRows = 64;
+constexpr int64_t kModeGroup = 4;
+
+// Per-thread rows of one pass: u copied from its strided rows (padded lanes zero) and Y, [kSweepRows][stride].
+template <typename scalar_t>
+struct SweepScratch {
+  std::vector<scalar_t> u_rows, current_rows;
+  explicit SweepScratch(int64_t stride) : u_rows(kSweepRows * stride), current_rows(kSweepRows * stride) {}
+};
+
+// Modes [m0, m0 + kModes) over `rows` steps for the vector of columns at k: the kModes complex states and their
+// parameters stay in registers, giving 2·kModes independent recurrences per step to hide the FMA latency; per
+// step only u and the Y accumulator touch (L1) memory. Y starts from D·u in the first group; the arithmetic and
+// its order per column are those of the per-row loop this replaced (docs/kernels.md §12.3).
+template <typename scalar_t, int kModes>
+void modal_group_chunk(const TileParams<scalar_t>& p, TileState<scalar_t>& state, SweepScratch<scalar_t>& scratch,
+                       int64_t stride, int64_t m0, int64_t k, int64_t rows) {
+  using L = Lanes<scalar_t>;
+  using vec = typename L::vec;
+  vec a_re[kModes], a_im[kModes], r_re[kModes], r_im[kModes], x_re[kModes], x_im[kModes];
+#pragma GCC unroll 8
+  for (int j = 0; j < kModes; ++j) {
+    const int64_t at = (m0 + j) * stride + k;
+    a_re[j] = L::load(p.abar_re.data() + at);
+    a_im[j] = L::load(p.abar_im.data() + at);
+    r_re[j] = L::load(p.residue_re.data() + at);
+    r_im[j] = L::load(p.residue_im.data() + at);
+    x_re[j] = L::load(state.re.data() + at);
+    x_im[j] = L::load(state.im.data() + at);
+  }
+  const vec skip = L::load(p.skip.data() + k);
+  for (int64_t row = 0; row < rows; ++row) {
+    const vec u = L::load(scratch.u_rows.data() + row * stride + k);
+    scalar_t* current_row = scratch.current_rows.data() + row * stride + k;
+    vec current = m0 == 0 ? skip * u : L::load(current_row);
+#pragma GCC unroll 8
+    for (int j = 0; j < kModes; ++j) {
+      const vec next_re = a_re[j] * x_re[j] - a_im[j] * x_im[j] + u;
+      const vec next_im = a_re[j] * x_im[j] + a_im[j] * x_re[j];
+      x_re[j] = next_re;
+      x_im[j] = next_im;
+      current += r_re[j] * next_re - r_im[j] * next_im;
+    }
+    L::store(current_row, current);
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < kModes; ++j) {
+    L::store(state.re.data() + (m0 + j) * stride + k, x_re[j]);
+    L::store(state.im.data() + (m0 + j) * stride + k, x_im[j]);
+  }
+}
+
 // Forward sweep of steps [t_begin, t_end) for the `width` columns of one tile starting at `first`. If `spikes`
 // is given, writes S (row stride J); otherwise fills `recompute`. Both variants run the same arithmetic, so a
-// recompute reproduces the forward bit for bit.
+// recompute reproduces the forward bit for bit. Passes of kSweepRows steps: copy u, modal recurrence in
+// registers (modal_group_chunk), then the soma row by row.
 template <typename scalar_t>
 void sweep_forward(const Problem<scalar_t>& pb, int64_t first, int64_t width, int64_t t_begin, int64_t t_end,
-                   const TileParams<scalar_t>& p, TileState<scalar_t>& state, scalar_t* current, scalar_t* spikes,
-                   const Recompute<scalar_t>& recompute) {
+                   const TileParams<scalar_t>& p, TileState<scalar_t>& state, SweepScratch<scalar_t>& scratch,
+                   scalar_t* spikes, const Recompute<scalar_t>& recompute) {
   const int64_t columns = pb.columns, stride = pb.stride;
   const scalar_t threshold = pb.soma.threshold, scale = pb.soma.scale, tri_width = pb.soma.width;
   const scalar_t inv_width_sq = scalar_t(1) / (tri_width * tri_width);
   const scalar_t fires_at_threshold = pb.soma.fires_at_threshold;
-  const scalar_t* skip = p.skip.data();
   scalar_t* remainder = state.remainder.data();
-  for (int64_t t = t_begin; t < t_end; ++t) {
-    const scalar_t* u_t = pb.u + t * columns + first;
-    if (t + kPrefetchRows < t_end) prefetch_row(u_t + kPrefetchRows * columns, width);
-#pragma omp simd
-    for (int64_t k = 0; k < width; ++k) current[k] = skip[k] * u_t[k];
-    for (int64_t m = 0; m < pb.modes; ++m) {
-      const scalar_t* a_re = p.abar_re.data() + m * stride;
-      const scalar_t* a_im = p.abar_im.data() + m * stride;
-      const scalar_t* r_re = p.residue_re.data() + m * stride;
-      const scalar_t* r_im = p.residue_im.data() + m * stride;
-      scalar_t* x_re = state.re.data() + m * stride;
-      scalar_t* x_im = state.im.data() + m * stride;
-#pragma omp simd
-      for (int64_t k = 0; k < width; ++k) {
-        const scalar_t next_re = a_re[k] * x_re[k] - a_im[k] * x_im[k] + u_t[k];
-        const scalar_t next_im = a_re[k] * x_im[k] + a_im[k] * x_re[k];
-        x_re[k] = next_re;
-        x_im[k] = next_im;
-        current[k] += r_re[k] * next_re - r_im[k] * next_im;
+  for (int64_t pass = t_begin; pass < t_end; pass += kSweepRows) {
+    const int64_t rows = std::min(kSweepRows, t_end - pass);
+    for (int64_t row = 0; row < rows; ++row) {
+      const scalar_t* u_t = pb.u + (pass + row) * columns + first;
+      if (pass + row + kPrefetchRows < t_end) prefetch_row(u_t + kPrefetchRows * columns, width);
+      scalar_t* u_copy = scratch.u_rows.data() + row * stride;
+      std::copy_n(u_t, width, u_copy);
+      std::fill(u_copy + width, u_copy + stride, scalar_t(0));
+    }
+    for (int64_t m0 = 0; m0 < pb.modes; m0 += kModeGroup) {
+      const int64_t group = std::min(kModeGroup, pb.modes - m0);
+      for (int64_t k = 0; k < stride; k += Lanes<scalar_t>::count) {
+        switch (group) {
+          case 1: modal_group_chunk<scalar_t, 1>(p, state, scratch, stride, m0, k, rows); break;
+          case 2: modal_group_chunk<scalar_t, 2>(p, state, scratch, stride, m0, k, rows); break;
+          case 3: modal_group_chunk<scalar_t, 3>(p, state, scratch, stride, m0, k, rows); break;
+          default: modal_group_chunk<scalar_t, kModeGroup>(p, state, scratch, stride, m0, k, rows); break;
+        }
       }
     }
-    if (spikes != nullptr) {
-      scalar_t* s_t = spikes + t * columns + first;
+    for (int64_t t = pass; t < pass + rows; ++t) {
+      const scalar_t* current = scratch.current_rows.data() + (t - pass) * stride;
+      if (spikes != nullptr) {
+        scalar_t* s_t = spikes + t * columns + first;
 #pragma omp simd
-      for (int64_t k = 0; k < width; ++k) {
-        const scalar_t drive = scale * current[k];
-        const scalar_t v = remainder[k] + (drive <= 0 ? scalar_t(0) : drive);  // ReLU, NaN stays NaN (torch.relu)
-        const scalar_t above = v > threshold ? scalar_t(1) : scalar_t(0);
-        const scalar_t at = v == threshold ? fires_at_threshold : scalar_t(0);
-        s_t[k] = above + at;
-        remainder[k] = v - threshold * std::floor(v / threshold);
-      }
-    } else {
-      const scalar_t* gs_t = recompute.grad_spikes + t * columns + first;
-      if (t + kPrefetchRows < t_end) prefetch_row(gs_t + kPrefetchRows * columns, width);
-      scalar_t* sg_t = recompute.spike_grad + (t - t_begin) * stride;
-      scalar_t* gain_t = recompute.relu_gain + (t - t_begin) * stride;
+        for (int64_t k = 0; k < width; ++k) {
+          const scalar_t drive = scale * current[k];
+          const scalar_t v = remainder[k] + (drive <= 0 ? scalar_t(0) : drive);  // ReLU, NaN stays NaN (torch.relu)
+          const scalar_t above = v > threshold ? scalar_t(1) : scalar_t(0);
+          const scalar_t at = v == threshold ? fires_at_threshold : scalar_t(0);
+          s_t[k] = above + at;
+          remainder[k] = v - threshold * std::floor(v / threshold);
+        }
+      } else {
+        const scalar_t* gs_t = recompute.grad_spikes + t * columns + first;
+        if (t + kPrefetchRows < t_end) prefetch_row(gs_t + kPrefetchRows * columns, width);
+        scalar_t* sg_t = recompute.spike_grad + (t - t_begin) * stride;
+        scalar_t* gain_t = recompute.relu_gain + (t - t_begin) * stride;
 #pragma omp simd
-      for (int64_t k = 0; k < width; ++k) {
-        const scalar_t drive = scale * current[k];
-        const scalar_t v = remainder[k] + (drive <= 0 ? scalar_t(0) : drive);
-        const scalar_t distance = v - threshold;
-        const scalar_t tri = tri_width - (distance < 0 ? -distance : distance);
-        // NaN propagates as in autograd: (γ − |x|).clamp_min(0) keeps NaN, dL/dS·0 is NaN for dL/dS = NaN/inf,
-        // and ReLU's backward passes the gradient where its output (here NaN) is not <= 0
-        sg_t[k] = gs_t[k] * (tri <= 0 ? scalar_t(0) : tri * inv_width_sq);
-        gain_t[k] = drive <= 0 ? scalar_t(0) : scale;
-        remainder[k] = v - threshold * std::floor(v / threshold);
+        for (int64_t k = 0; k < width; ++k) {
+          const scalar_t drive = scale * current[k];
+          const scalar_t v = remainder[k] + (drive <= 0 ? scalar_t(0) : drive);
+          const scalar_t distance = v - threshold;
+          const scalar_t tri = tri_width - (distance < 0 ? -distance : distance);
+          // NaN propagates as in autograd: (γ − |x|).clamp_min(0) keeps NaN, dL/dS·0 is NaN for dL/dS = NaN/inf,
+          // and ReLU's backward passes the gradient where its output (here NaN) is not <= 0
+          sg_t[k] = gs_t[k] * (tri <= 0 ? scalar_t(0) : tri * inv_width_sq);
+          gain_t[k] = drive <= 0 ? scalar_t(0) : scale;
+          remainder[k] = v - threshold * std::floor(v / threshold);
+        }
       }
     }
   }
@@ -189,12 +244,13 @@ void sweep_forward(const Problem<scalar_t>& pb, int64_t first, int64_t width, in
 // Forward of one tile over all steps; stores the state at every block start into `checkpoints` if given.
 template <typename scalar_t>
 void forward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, TileParams<scalar_t>& p,
-                  TileState<scalar_t>& state, scalar_t* current, scalar_t* spikes, scalar_t* checkpoints) {
+                  TileState<scalar_t>& state, SweepScratch<scalar_t>& scratch, scalar_t* spikes,
+                  scalar_t* checkpoints) {
   const int64_t modes = pb.modes, columns = pb.columns, stride = pb.stride;
   p.gather(pb.params, first, width, modes, pb.channels, pb.spatial);
   state.clear();
   if (checkpoints == nullptr) {
-    sweep_forward<scalar_t>(pb, first, width, 0, pb.steps, p, state, current, spikes, {});
+    sweep_forward<scalar_t>(pb, first, width, 0, pb.steps, p, state, scratch, spikes, {});
     return;
   }
   for (int64_t b = 0; b < pb.blocks(); ++b) {
@@ -205,7 +261,7 @@ void forward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, Til
     }
     std::copy_n(state.remainder.data(), width, ckpt + 2 * modes * columns);
     sweep_forward<scalar_t>(pb, first, width, b * pb.block, std::min(pb.steps, (b + 1) * pb.block), p, state,
-                            current, spikes, {});
+                            scratch, spikes, {});
   }
 }
 
@@ -216,10 +272,11 @@ struct BackwardScratch {
   TileState<scalar_t> state;
   // per block [block, stride]: dL/dS·tri, then G in place; κ·[κY > 0]; u; dL/du accumulator
   std::vector<scalar_t> grad_y, relu_gain, u_block, grad_u_block;
-  std::vector<scalar_t> current, accumulated, nu_re, nu_im, zeta_re, zeta_im, block_sums;
+  SweepScratch<scalar_t> sweep;
+  std::vector<scalar_t> accumulated, nu_re, nu_im, zeta_re, zeta_im, block_sums;
   BackwardScratch(int64_t stride, int64_t modes, int64_t block)
       : p(stride, modes), state(stride, modes), grad_y(block * stride), relu_gain(block * stride),
-        u_block(block * stride), grad_u_block(block * stride), current(stride), accumulated(stride),
+        u_block(block * stride), grad_u_block(block * stride), sweep(stride), accumulated(stride),
         nu_re(modes * stride), nu_im(modes * stride), zeta_re(modes * stride), zeta_im(modes * stride),
         block_sums((4 * modes + 1) * stride) {}
 };
@@ -294,7 +351,7 @@ void backward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, Ba
       std::copy_n(ckpt + (modes + m) * columns, width, s.state.im.data() + m * stride);
     }
     std::copy_n(ckpt + 2 * modes * columns, width, s.state.remainder.data());
-    sweep_forward<scalar_t>(pb, first, width, t_begin, t_end, s.p, s.state, s.current.data(), nullptr,
+    sweep_forward<scalar_t>(pb, first, width, t_begin, t_end, s.p, s.state, s.sweep, nullptr,
                             {grad_spikes, s.grad_y.data(), s.relu_gain.data()});
     // G = dL/dY (docs/pmsn.md §6.1 element-wise, or §6.2 summed over t' ≥ t with `carry`), times κ·[κY > 0];
     // dL/du starts from D·G; u is copied so that padded lanes read zeros.
@@ -375,10 +432,10 @@ std::vector<torch::Tensor> forward(const torch::Tensor& u, const std::vector<tor
     at::parallel_for(0, pb.tiles(), 1, [&](int64_t tile_begin, int64_t tile_end) {
       TileParams<scalar_t> p(pb.stride, modes);
       TileState<scalar_t> state(pb.stride, modes);
-      std::vector<scalar_t> current(pb.stride);
+      SweepScratch<scalar_t> scratch(pb.stride);
       for (int64_t index = tile_begin; index < tile_end; ++index) {
         const int64_t first = index * tile;
-        forward_tile(pb, first, std::min(tile, columns - first), p, state, current.data(), spikes_ptr, ckpt_ptr);
+        forward_tile(pb, first, std::min(tile, columns - first), p, state, scratch, spikes_ptr, ckpt_ptr);
       }
     });
   });
