@@ -120,15 +120,18 @@ struct Recompute {
   scalar_t* relu_gain;          // [block, stride]
 };
 
-// Steps per register-blocked pass of the modal recurrence, and modes per pass (docs/kernels.md §12.3).
+// Steps per register-blocked pass of the modal recurrence (at least; backward's passes are whole blocks), and
+// modes per pass (docs/kernels.md §12.3).
 constexpr int64_t kSweepRows = 64;
 constexpr int64_t kModeGroup = 4;
 
-// Per-thread rows of one pass: u copied from its strided rows (padded lanes zero) and Y, [kSweepRows][stride].
+// Per-thread rows of one pass of `rows` steps: u copied from its strided rows (padded lanes zero) and Y,
+// [rows][stride]. Backward sizes it to a whole block and reads u back from it (docs/kernels.md §12.3).
 template <typename scalar_t>
 struct SweepScratch {
+  int64_t rows;
   std::vector<scalar_t> u_rows, current_rows;
-  explicit SweepScratch(int64_t stride) : u_rows(kSweepRows * stride), current_rows(kSweepRows * stride) {}
+  SweepScratch(int64_t stride, int64_t rows_) : rows(rows_), u_rows(rows_ * stride), current_rows(rows_ * stride) {}
 };
 
 // Modes [m0, m0 + kModes) over `rows` steps for the vector of columns at k: the kModes complex states and their
@@ -186,8 +189,8 @@ void sweep_forward(const Problem<scalar_t>& pb, int64_t first, int64_t width, in
   const scalar_t inv_width_sq = scalar_t(1) / (tri_width * tri_width);
   const scalar_t fires_at_threshold = pb.soma.fires_at_threshold;
   scalar_t* remainder = state.remainder.data();
-  for (int64_t pass = t_begin; pass < t_end; pass += kSweepRows) {
-    const int64_t rows = std::min(kSweepRows, t_end - pass);
+  for (int64_t pass = t_begin; pass < t_end; pass += scratch.rows) {
+    const int64_t rows = std::min(scratch.rows, t_end - pass);
     for (int64_t row = 0; row < rows; ++row) {
       const scalar_t* u_t = pb.u + (pass + row) * columns + first;
       if (pass + row + kPrefetchRows < t_end) prefetch_row(u_t + kPrefetchRows * columns, width);
@@ -270,13 +273,13 @@ template <typename scalar_t>
 struct BackwardScratch {
   TileParams<scalar_t> p;
   TileState<scalar_t> state;
-  // per block [block, stride]: dL/dS·tri, then G in place; κ·[κY > 0]; u; dL/du accumulator
-  std::vector<scalar_t> grad_y, relu_gain, u_block, grad_u_block;
+  // per block [block, stride]: dL/dS·tri, then G in place; κ·[κY > 0]; dL/du accumulator; u is in sweep.u_rows
+  std::vector<scalar_t> grad_y, relu_gain, grad_u_block;
   SweepScratch<scalar_t> sweep;
   std::vector<scalar_t> accumulated, nu_re, nu_im, zeta_re, zeta_im, block_sums;
   BackwardScratch(int64_t stride, int64_t modes, int64_t block)
       : p(stride, modes), state(stride, modes), grad_y(block * stride), relu_gain(block * stride),
-        u_block(block * stride), grad_u_block(block * stride), sweep(stride), accumulated(stride),
+        grad_u_block(block * stride), sweep(stride, std::max(block, kSweepRows)), accumulated(stride),
         nu_re(modes * stride), nu_im(modes * stride), zeta_re(modes * stride), zeta_im(modes * stride),
         block_sums((4 * modes + 1) * stride) {}
 };
@@ -297,7 +300,7 @@ void adjoint_mode_chunk(BackwardScratch<scalar_t>& s, int64_t stride, int64_t mo
   for (int64_t row = rows - 1; row >= 0; --row) {
     const vec g = L::load(s.grad_y.data() + row * stride + k);
     if (kParamGrads) {
-      const vec u = L::load(s.u_block.data() + row * stride + k);
+      const vec u = L::load(s.sweep.u_rows.data() + row * stride + k);
       const vec next_z_re = a_re * z_re - a_im * z_im + n_re;  // ζ[t] = Ā·ζ[t+1] + ν[t+1]
       const vec next_z_im = a_re * z_im + a_im * z_re + n_im;
       z_re = next_z_re;
@@ -354,15 +357,14 @@ void backward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, Ba
     sweep_forward<scalar_t>(pb, first, width, t_begin, t_end, s.p, s.state, s.sweep, nullptr,
                             {grad_spikes, s.grad_y.data(), s.relu_gain.data()});
     // G = dL/dY (docs/pmsn.md §6.1 element-wise, or §6.2 summed over t' ≥ t with `carry`), times κ·[κY > 0];
-    // dL/du starts from D·G; u is copied so that padded lanes read zeros.
+    // dL/du starts from D·G; u comes from the recompute's copy of the block (padded lanes zero).
     scalar_t* skip_sum = s.block_sums.data() + 4 * modes * stride;
     std::fill(skip_sum, skip_sum + stride, scalar_t(0));
     scalar_t* acc = s.accumulated.data();
     for (int64_t row = rows - 1; row >= 0; --row) {
-      const scalar_t* u_t = pb.u + (t_begin + row) * columns + first;
+      const scalar_t* u_t = s.sweep.u_rows.data() + row * stride;
       const scalar_t* gain_t = s.relu_gain.data() + row * stride;
       scalar_t* g = s.grad_y.data() + row * stride;
-      scalar_t* u_copy = s.u_block.data() + row * stride;
       scalar_t* gu = s.grad_u_block.data() + row * stride;
 #pragma omp simd
       for (int64_t k = 0; k < width; ++k) {
@@ -370,10 +372,9 @@ void backward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, Ba
         acc[k] = carry ? acc[k] + g[k] : g[k];
         g[k] = gain_t[k] == 0 ? scalar_t(0) : acc[k] * gain_t[k];
         gu[k] = skip[k] * g[k];
-        u_copy[k] = u_t[k];
         skip_sum[k] += u_t[k] * g[k];
       }
-      for (int64_t k = width; k < stride; ++k) g[k] = u_copy[k] = gu[k] = scalar_t(0);
+      for (int64_t k = width; k < stride; ++k) g[k] = gu[k] = scalar_t(0);
     }
     for (int64_t m = 0; m < modes; ++m) {
       for (int64_t k = 0; k < stride; k += Lanes<scalar_t>::count) {
@@ -432,7 +433,7 @@ std::vector<torch::Tensor> forward(const torch::Tensor& u, const std::vector<tor
     at::parallel_for(0, pb.tiles(), 1, [&](int64_t tile_begin, int64_t tile_end) {
       TileParams<scalar_t> p(pb.stride, modes);
       TileState<scalar_t> state(pb.stride, modes);
-      SweepScratch<scalar_t> scratch(pb.stride);
+      SweepScratch<scalar_t> scratch(pb.stride, kSweepRows);
       for (int64_t index = tile_begin; index < tile_end; ++index) {
         const int64_t first = index * tile;
         forward_tile(pb, first, std::min(tile, columns - first), p, state, scratch, spikes_ptr, ckpt_ptr);
