@@ -29,6 +29,9 @@ EXPECTED_PARAMETERS = {
     "klif_scifar100_column": 536_555, "glif_scifar10_column": 553_354, "glif_scifar100_column": 576_484,
     "sliding_psn_smnist": 52_238, "sliding_psn_psmnist": 52_238, "psn_smnist": 2_513_866, "psn_psmnist": 2_513_866,
     "masked_psn_smnist": 2_513_866, "masked_psn_psmnist": 2_513_866, "alif_rec_smnist": 156_234,
+    # TC-LIF Table 1 LIF*/PLIF* recurrent baselines: small 40r-256r-128 (the paper: 112.2k), large (155.1k)
+    "lif_rec_smnist_small": 112_194, "plif_rec_smnist_small": 112_197, "lif_rec_psmnist_small": 112_194,
+    "lif_rec_smnist_large": 155_082, "plif_rec_smnist_large": 155_085, "lif_rec_psmnist_large": 155_082,
     "psn_cifar10_plifnet": 70_113_174, "sliding_psn_cifar10dvs_t4": 9_271_522, "sliding_psn_cifar10dvs_t10": 9_271_522,
     # TC-LIF Table 1 LSTM (non-SNN), 128 units (the paper: 66.5k, the cell alone with one bias per gate)
     "lstm_smnist": 68_362, "lstm_psmnist": 68_362,
