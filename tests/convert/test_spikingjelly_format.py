@@ -11,7 +11,7 @@ from torch import nn
 
 from pmsn.convert import from_spikingjelly, neuron_from_spikingjelly
 from pmsn.convert.spikingjelly import pmsn_surrogate
-from pmsn.neurons import LIF, PLIF, PMSN, PSN, MaskedPSN, SlidingPSN
+from pmsn.neurons import IF, LIF, PLIF, PMSN, PSN, MaskedPSN, SlidingPSN
 from pmsn.surrogate import ATan, Sigmoid, Triangle
 from spikingjelly_fixture import FIXTURE, NETWORK, T
 
@@ -38,7 +38,7 @@ def run(module: nn.Module, case: dict) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 # the documented format (docs/convert.md §2): key → shape; every tensor float32 as SpikingJelly saves it
-FORMAT = {"LIFNode": {}, "ParametricLIFNode": {"w": ()}, "PSN": {"weight": (T, T), "bias": (T, 1)},
+FORMAT = {"LIFNode": {}, "IFNode": {}, "ParametricLIFNode": {"w": ()}, "PSN": {"weight": (T, T), "bias": (T, 1)},
           "MaskedPSN": {"weight": (T, T), "bias": (T, 1), "_lambda_": (), "mask0": (T, T), "mask1": (T, T)}}
 
 
@@ -71,6 +71,11 @@ def test_layer_settings_become_pmsn_settings():
     assert lif.surrogate == ATan(3.0)
     hard = neuron_from_spikingjelly("LIFNode", {}, tau=1.5, v_reset=-0.25)
     assert (hard.reset, hard.v_reset, hard.v_rest, hard.surrogate) == ("hard", -0.25, -0.25, Sigmoid(4.0))
+    plain = neuron_from_spikingjelly("IFNode", {}, v_reset=None, v_threshold=0.5, detach_reset=True)
+    assert (type(plain), plain.threshold, plain.reset, plain.detach_reset, plain.surrogate) == \
+        (IF, 0.5, "soft", True, Sigmoid(4.0))
+    x = torch.tensor([[0.3], [0.3], [-0.1], [0.9]]).unsqueeze(-1)  # IFNode: H = V + X, soft reset V = H − θ·S
+    assert plain(x).flatten().tolist() == [0.0, 1.0, 0.0, 1.0]  # H: 0.3, 0.6 → fire, 0.1 − 0.1 = 0.0, 0.9 → fire
     masked = neuron_from_spikingjelly("MaskedPSN", DATA["layers"]["masked_psn_lambda_1.5"]["state_dict"])
     assert (type(masked), masked.T, masked.order, float(masked.mask_lambda)) == (MaskedPSN, T, 2, 1.0)
     masked = neuron_from_spikingjelly("MaskedPSN", DATA["layers"]["masked_psn_lambda_0.5"]["state_dict"])
@@ -188,7 +193,8 @@ SETTING_ERRORS = [
     ("LIFNode", dict(surrogate_function=stand_in("ATan", 2.0, spiking=False)), r"spiking=False"),
     ("LIFNode", dict(surrogate_function=stand_in("PiecewiseExp", 1.0)), r"PiecewiseExp has no pmsn counterpart"),
     ("LIFNode", dict(tua=2.0), r"SpikingJelly LIFNode has no setting 'tua'"),
-    ("IFNode", {}, r"SpikingJelly layer 'IFNode' has no pmsn counterpart"),
+    ("SimpleLIFNode", {}, r"SpikingJelly layer 'SimpleLIFNode' has no pmsn counterpart"),
+    ("IFNode", dict(decay_input=False), r"SpikingJelly IFNode has no setting 'decay_input'"),
     ("PSN", dict(T=T + 1), r"T=7 given, but its tensors have T=6"),
 ]
 

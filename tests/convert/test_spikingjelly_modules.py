@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from pmsn.convert import from_spikingjelly
-from pmsn.neurons import LIF, PLIF, PSN, MaskedPSN, SlidingPSN
+from pmsn.neurons import IF, LIF, PLIF, PSN, MaskedPSN, SlidingPSN
 from pmsn.surrogate import ATan, Triangle
 
 spikingjelly = pytest.importorskip("spikingjelly")
@@ -25,6 +25,10 @@ CASES = {
     "lif_soft": (lambda: neuron.LIFNode(tau=3.0, v_reset=None, detach_reset=True, v_threshold=0.5,
                                         surrogate_function=surrogate.ATan(alpha=3.0)),
                  lambda: LIF(tau=3.0, reset="soft", detach_reset=True, threshold=0.5, surrogate=ATan(3.0))),
+    "if_default": (lambda: neuron.IFNode(), lambda: IF()),
+    "if_soft": (lambda: neuron.IFNode(v_reset=None, detach_reset=True, v_threshold=0.5,
+                                      surrogate_function=surrogate.ATan(alpha=3.0)),
+                lambda: IF(reset="soft", detach_reset=True, threshold=0.5, surrogate=ATan(3.0))),
     "plif_default": (lambda: neuron.ParametricLIFNode(), lambda: PLIF()),
     "plif_soft_piecewise_quadratic": (
         lambda: neuron.ParametricLIFNode(init_tau=4.0, v_reset=None, decay_input=False,
@@ -163,8 +167,8 @@ def test_live_network_settings_are_checked():
 
 def test_live_network_refuses_what_pmsn_cannot_express():
     source = spikingjelly_network()
-    source[3] = neuron.IFNode(step_mode="m")
-    with pytest.raises(ValueError, match=r"layer '3': SpikingJelly IFNode has no pmsn counterpart"):
+    source[3] = neuron.SimpleLIFNode(tau=2.0, decay_input=True, step_mode="m")
+    with pytest.raises(ValueError, match=r"layer '3': SpikingJelly SimpleLIFNode has no pmsn counterpart"):
         from_spikingjelly(source, pmsn_network())
     source = spikingjelly_network()
     source[3] = neuron.LIFNode(surrogate_function=surrogate.PiecewiseExp(), step_mode="m")

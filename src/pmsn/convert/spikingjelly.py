@@ -1,5 +1,5 @@
-"""SpikingJelly weight import (docs/convert.md): PSN, MaskedPSN, SlidingPSN, LIFNode and ParametricLIFNode layers
-of a SpikingJelly 2.0.0 network (``spikingjelly.activation_based.neuron``) into pmsn's neurons (docs/neurons.md §2,
+"""SpikingJelly weight import (docs/convert.md): PSN, MaskedPSN, SlidingPSN, LIFNode, ParametricLIFNode and IFNode
+layers of a SpikingJelly 2.0.0 network (``spikingjelly.activation_based.neuron``) into pmsn's neurons (docs/neurons.md §2,
 §4), the other layers' tensors passed through by name.
 
     model = from_spikingjelly("sj_net.pt", target)    # target: the pmsn network, built with the same settings
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from pmsn.neurons import LIF, PLIF, PSN, MaskedPSN, Neuron, SlidingPSN
+from pmsn.neurons import IF, LIF, PLIF, PSN, MaskedPSN, Neuron, SlidingPSN
 from pmsn.surrogate import ATan, Sigmoid, Triangle, get_surrogate
 
 # The settings of each SpikingJelly class (its constructor arguments and defaults), docs/convert.md §3. None: read
@@ -29,12 +29,13 @@ SPIKINGJELLY_DEFAULTS = {
                     detach_reset=False),
     "ParametricLIFNode": dict(init_tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0,
                               surrogate_function=Sigmoid(4.0), detach_reset=False),
+    "IFNode": dict(v_threshold=1.0, v_reset=0.0, surrogate_function=Sigmoid(4.0), detach_reset=False),
     "PSN": dict(T=None, surrogate_function=ATan(2.0)),
     "MaskedPSN": dict(k=None, T=None, lambda_init=0.0, surrogate_function=ATan(2.0)),
     "SlidingPSN": dict(k=None, exp_init=True, surrogate_function=ATan(2.0)),
 }
 _EXECUTION_OPTIONS = {"step_mode", "store_v_seq", "backend"}  # how SpikingJelly runs, not what it computes
-PMSN_CLASS = {"LIFNode": LIF, "ParametricLIFNode": PLIF, "PSN": PSN, "MaskedPSN": MaskedPSN, "SlidingPSN": SlidingPSN}
+PMSN_CLASS = {"LIFNode": LIF, "ParametricLIFNode": PLIF, "IFNode": IF, "PSN": PSN, "MaskedPSN": MaskedPSN, "SlidingPSN": SlidingPSN}
 SPIKINGJELLY_CLASS = {pmsn: kind for kind, pmsn in PMSN_CLASS.items()}
 _SURROGATES = {"Sigmoid": Sigmoid, "ATan": ATan}  # same α, same derivative (docs/neurons.md §1.3)
 
@@ -66,7 +67,7 @@ def pmsn_settings(kind: str, settings: Mapping) -> dict:
                          f"{sorted(SPIKINGJELLY_DEFAULTS[kind])}")
     given = {**SPIKINGJELLY_DEFAULTS[kind], **settings}
     pmsn = {"surrogate": pmsn_surrogate(given["surrogate_function"]), "strict": False}  # Θ(0) = 1 in both
-    if kind in ("LIFNode", "ParametricLIFNode"):
+    if kind in ("LIFNode", "ParametricLIFNode", "IFNode"):
         pmsn.update(_leaky_settings(kind, given))
     for name, target in (("T", "T"), ("k", "order")):
         if given.get(name) is not None:
@@ -79,16 +80,18 @@ def _leaky_settings(kind: str, given: dict) -> dict:
     if not threshold > 0:
         raise ValueError(f"SpikingJelly {kind} has v_threshold={threshold}; pmsn's {PMSN_CLASS[kind].__name__} "
                          f"needs a threshold > 0")
-    leaky = dict(threshold=float(threshold), decay_input=bool(given["decay_input"]),
-                 detach_reset=bool(given["detach_reset"]))
+    leaky = dict(threshold=float(threshold), detach_reset=bool(given["detach_reset"]))
     if kind == "LIFNode":
         leaky["tau"] = float(given["tau"])
+    if kind != "IFNode":  # IF has no leak, so neither input decay nor a resting potential (docs/neurons.md §2.4)
+        leaky["decay_input"] = bool(given["decay_input"])
+    rest = {} if kind == "IFNode" else {"v_rest": 0.0 if v_reset is None else float(v_reset)}
     if v_reset is None:  # soft reset, leak towards 0 (docs/neurons.md §1.4, §2.1)
-        return {**leaky, "reset": "soft", "v_rest": 0.0}
+        return {**leaky, "reset": "soft", **rest}
     if not threshold > v_reset:
         raise ValueError(f"SpikingJelly {kind} has v_threshold={threshold} <= v_reset={v_reset}; pmsn's hard reset "
                          f"needs the threshold above v_reset")
-    return {**leaky, "reset": "hard", "v_reset": float(v_reset), "v_rest": float(v_reset)}
+    return {**leaky, "reset": "hard", "v_reset": float(v_reset), **rest}
 
 
 def _check_kind(kind) -> None:
@@ -102,7 +105,7 @@ def _layout(kind: str, tensors: Mapping) -> dict:
     the first dimension of ``weight``."""
     weight = tensors.get("weight")
     n = weight.shape[0] if isinstance(weight, torch.Tensor) and weight.dim() > 0 else 1
-    return {"LIFNode": {}, "ParametricLIFNode": {"w": ()}, "PSN": {"weight": (n, n), "bias": (n, 1)},
+    return {"LIFNode": {}, "IFNode": {}, "ParametricLIFNode": {"w": ()}, "PSN": {"weight": (n, n), "bias": (n, 1)},
             "MaskedPSN": {"weight": (n, n), "bias": (n, 1), "_lambda_": (), "mask0": (n, n), "mask1": (n, n)},
             "SlidingPSN": {"weight": (n,), "bias": ()}}[kind]
 
@@ -137,7 +140,7 @@ def convert_layer(kind: str, tensors: Mapping, prefix: str = "") -> tuple[dict, 
         return _masked(prefix, found)
     if kind == "SlidingPSN":
         return {"order": found["weight"].shape[0]}, found
-    return {}, found  # LIFNode: no tensors; ParametricLIFNode: w, 1/τ = σ(w) in both (docs/neurons.md §2.2)
+    return {}, found  # LIFNode, IFNode: no tensors; ParametricLIFNode: w, 1/τ = σ(w) in both (docs/neurons.md §2.2)
 
 
 def _masked(prefix: str, found: dict) -> tuple[dict, dict]:
