@@ -1,10 +1,14 @@
-"""An independent NIR consumer for the tests: a forward-Euler simulation of a chain graph, written from NIR's own
-definitions (docs/nir.md §2.1, §3.1), sharing no code with ``pmsn.nir``."""
+"""What the NIR tests share: an independent NIR consumer, a forward-Euler simulation of a chain graph written from
+NIR's own definitions (docs/nir.md §2.1, §3.1) and sharing no code with ``pmsn.nir``; and a recorder of the spikes
+each neuron of a pmsn network emits."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
+from pmsn.models.tclif_nets import RecurrentSpikingLinear
+from pmsn.neurons.base import Neuron
 
 
 def _pairs(value):
@@ -87,3 +91,29 @@ def euler():
     """``euler(graph, x, dt, record=None)``: the reference consumer; ``record`` (a dict) collects each neuron's
     spikes, one [B, ...] tensor per step."""
     return _euler
+
+
+def spiking_layers(net):
+    """The neurons of ``net`` and its recurrent layers (whose neuron is stepped, not called), in order."""
+    recurrent = [name for name, m in net.named_modules() if isinstance(m, RecurrentSpikingLinear)]
+    return [m for name, m in net.named_modules() if isinstance(m, RecurrentSpikingLinear)
+            or isinstance(m, Neuron) and not any(name.startswith(f"{r}.") for r in recurrent)]
+
+
+def _neuron_spikes(net, x):
+    """Every neuron's output spikes [T, B, ...], in the order the neurons run."""
+    spikes = []
+    hooks = [m.register_forward_hook(lambda m, a, out: spikes.append(out)) for m in spiking_layers(net)]
+    try:
+        with torch.no_grad():
+            output = net(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return spikes, output
+
+
+@pytest.fixture
+def neuron_spikes():
+    """``neuron_spikes(net, x)``: (every neuron's output spikes [T, B, ...] in the order the neurons run, the output)."""
+    return _neuron_spikes

@@ -7,7 +7,6 @@ import torch
 nir = pytest.importorskip("nir")
 
 from pmsn.cli import main  # noqa: E402
-from pmsn.neurons import LIF  # noqa: E402
 from pmsn.nir import load  # noqa: E402
 from pmsn.train import build_datasets, load_run, resolve_config, train  # noqa: E402
 
@@ -16,20 +15,7 @@ TINY_LIF = ["data.task=smnist5k", "data.options.resolution=7", "data.limit_train
             "model.options.hidden=[8,8,6]", "batch_size=16", "epochs=1", "device=cpu", "threads=1", "name=run"]
 
 
-def spikes_of(net, x):
-    spikes = []
-    hooks = [m.register_forward_hook(lambda m, a, out: spikes.append(out)) for m in net.modules()
-             if isinstance(m, LIF)]
-    try:
-        with torch.no_grad():
-            output = net(x)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return spikes, output
-
-
-def test_export_nir_of_a_trained_lif_run_imports_with_its_spikes(tmp_path, capsys):
+def test_export_nir_of_a_trained_lif_run_imports_with_its_spikes(tmp_path, capsys, neuron_spikes):
     run = train(resolve_config(overrides=TINY_LIF + [f"out={tmp_path / 'runs'}"]), quiet=True).run_dir
     capsys.readouterr()
     out = tmp_path / "lif.nir"
@@ -42,8 +28,8 @@ def test_export_nir_of_a_trained_lif_run_imports_with_its_spikes(tmp_path, capsy
     loaded = load(out)
     assert loaded.time_reduction == "sum"
     x, _ = next(iter(torch.utils.data.DataLoader(build_datasets(config, ("test",))["test"], batch_size=8)))
-    theirs, per_step = spikes_of(loaded, x.transpose(0, 1))  # the run's data: [B, T, 1] → time first
-    ours, logits = spikes_of(model, x)
+    theirs, per_step = neuron_spikes(loaded, x.transpose(0, 1))  # the run's data: [B, T, 1] → time first
+    ours, logits = neuron_spikes(model, x)
     assert len(ours) == len(theirs) == 3 and sum(float(s.sum()) for s in ours) > 0
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(b, a, rtol=0, atol=0)

@@ -67,26 +67,6 @@ def built(name, seed=0):
     return net, shape, x
 
 
-def spiking_layers(net):
-    """The neurons of ``net`` and its recurrent layers (whose neuron is stepped, not called), in order."""
-    recurrent = [name for name, m in net.named_modules() if isinstance(m, RecurrentSpikingLinear)]
-    return [m for name, m in net.named_modules() if isinstance(m, RecurrentSpikingLinear)
-            or isinstance(m, Neuron) and not any(name.startswith(f"{r}.") for r in recurrent)]
-
-
-def neuron_spikes(net, x):
-    """Every neuron's output spikes [T, B, ...], in the order the neurons run."""
-    spikes = []
-    hooks = [m.register_forward_hook(lambda m, a, out: spikes.append(out)) for m in spiking_layers(net)]
-    try:
-        with torch.no_grad():
-            output = net(x)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return spikes, output
-
-
 def test_graph_holds_the_documented_lif_parameters():
     net, shape, _ = built("lif_linear")
     dt = 1e-3
@@ -131,7 +111,7 @@ def test_graph_holds_the_trained_plif_constant_and_strict_threshold():
 
 @pytest.mark.parametrize("dt", [1e-3, 1.0, 1e-4])
 @pytest.mark.parametrize("name", sorted(NETS))
-def test_an_euler_consumer_of_the_graph_fires_pmsn_spikes(name, dt, euler):
+def test_an_euler_consumer_of_the_graph_fires_pmsn_spikes(name, dt, euler, neuron_spikes):
     net, shape, x = built(name)
     graph = to_nir(net, dt=dt, input_shape=shape)
     record = {}
@@ -146,7 +126,7 @@ def test_an_euler_consumer_of_the_graph_fires_pmsn_spikes(name, dt, euler):
 
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("name", sorted(NETS))
-def test_round_trip_through_a_file_gives_the_same_spikes(tmp_path, name, seed):
+def test_round_trip_through_a_file_gives_the_same_spikes(tmp_path, name, seed, neuron_spikes):
     net, shape, x = built(name, seed)
     path = save(net, tmp_path / "net.nir", input_shape=shape)
     assert isinstance(nir.read(path), nir.NIRGraph)  # the nir package's own reader takes the file
@@ -183,7 +163,7 @@ def test_a_recurrent_layer_is_an_affine_on_a_feedback_edge():
 
 
 @pytest.mark.parametrize("neuron", ["lif", "plif", "if"])
-def test_tclif_nets_round_trip_with_their_readout(neuron):
+def test_tclif_nets_round_trip_with_their_readout(neuron, neuron_spikes):
     """The TC-LIF paper's nets (docs/neurons.md §3.3), feed-forward and recurrent, with LIF-family neurons."""
     from pmsn.models import build_model
 
