@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import math
 import platform
 import statistics
 import subprocess
@@ -24,8 +23,9 @@ from pathlib import Path
 
 import torch
 
+from fused_pmsn_inputs import pmsn_parameters  # benchmarks/ is the script's folder
+
 from pmsn.ops import fused_cpu, fused_leaky
-from pmsn.ops.linear_system import coupling_matrix, diagonalize, discretize
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,17 +48,6 @@ def load_old(rev: str, folder: Path):
         spec.loader.exec_module(module)
         modules.append(module)
     return modules
-
-
-def pmsn_parameters(channels: int, modes: int = 4):
-    real, omega, input_gain, readout = diagonalize(coupling_matrix(modes, 5.0))
-    log_dt = torch.empty(channels, dtype=torch.float64).uniform_(math.log(1e-3), math.log(1e-1))
-    ones = torch.ones(channels, 1, dtype=torch.float64)
-    decay, b_bar, c_tilde = discretize(log_dt, torch.log(-real) * ones, omega * ones, input_gain.real * ones,
-                                       input_gain.imag * ones, readout.real * ones, readout.imag * ones)
-    residue = c_tilde * b_bar
-    params = [decay.real, decay.imag, residue.real, residue.imag, torch.randn(channels, dtype=torch.float64)]
-    return [p.float().requires_grad_(True) for p in params]
 
 
 def cases(steps: int, batch: int, channels: int, old_cpu, old_leaky):

@@ -9,26 +9,15 @@ both neurons are timed interleaved in one process, median of ``--repeats``.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 
 import torch
 from spikingjelly.activation_based import functional, neuron
 
+from fused_pmsn_inputs import pmsn_parameters  # benchmarks/ is the script's folder
+
 from pmsn.ops.fused_cpu import fused_available, pmsn_fused
-from pmsn.ops.linear_system import coupling_matrix, diagonalize, discretize
-
-
-def pmsn_parameters(channels: int, modes: int):
-    real, omega, input_gain, readout = diagonalize(coupling_matrix(modes, 5.0))
-    log_dt = torch.empty(channels, dtype=torch.float64).uniform_(math.log(1e-3), math.log(1e-1))
-    ones = torch.ones(channels, 1, dtype=torch.float64)
-    decay, b_bar, c_tilde = discretize(log_dt, torch.log(-real) * ones, omega * ones, input_gain.real * ones,
-                                       input_gain.imag * ones, readout.real * ones, readout.imag * ones)
-    residue = c_tilde * b_bar
-    params = [decay.real, decay.imag, residue.real, residue.imag, torch.randn(channels, dtype=torch.float64)]
-    return [p.float().requires_grad_(True) for p in params]
 
 
 def timed(function, clock) -> float:
