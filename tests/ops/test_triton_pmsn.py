@@ -81,6 +81,12 @@ def make_input(shape, dtype=torch.float64, seed=0):
     return (torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(seed)) + 0.5).to(DEVICE)
 
 
+def case_ids(cases) -> list[str]:
+    """Readable ids of (n, T, shape, soma_grad, strict) cases, e.g. ``n3-T9-2x3x2-cumsum-strict``."""
+    return [f"n{n}-T{t}-{'x'.join(map(str, shape))}-{grad}{'-strict' if strict else ''}"
+            for n, t, shape, grad, strict in cases]
+
+
 # (compartments n, T, [B, C, *spatial], soma_grad, strict): n = 2…9, T = 1, odd T, spatial dims, 30 columns
 # (two tiles of 16, the second partial), blocks of 4 with a partial last one
 CASES = [
@@ -96,8 +102,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("compartments, steps, shape, soma_grad, strict", CASES,
-                         ids=[f"n{n}-T{t}-{'x'.join(map(str, s))}-{g}{'-strict' if st else ''}"
-                              for n, t, s, g, st in CASES])
+                         ids=case_ids(CASES))
 def test_matches_serial_float64(compartments, steps, shape, soma_grad, strict):
     neuron = make_neuron(shape[1], compartments, soma_grad=soma_grad, strict=strict, scale=0.7, seed=compartments)
     spikes = compare(neuron, make_input((steps, *shape), seed=steps), 1e-10)
@@ -236,8 +241,7 @@ CHUNKED_CASES = [
 
 
 @pytest.mark.parametrize("compartments, steps, shape, soma_grad, strict", CHUNKED_CASES,
-                         ids=[f"n{n}-T{t}-{'x'.join(map(str, s))}-{g}{'-strict' if st else ''}"
-                              for n, t, s, g, st in CHUNKED_CASES])
+                         ids=case_ids(CHUNKED_CASES))
 def test_chunked_matches_serial_float64(compartments, steps, shape, soma_grad, strict):
     neuron = make_neuron(shape[1], compartments, soma_grad=soma_grad, strict=strict, scale=0.7, seed=compartments)
     x = make_input((steps, *shape), seed=steps)
