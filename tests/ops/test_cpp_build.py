@@ -21,7 +21,7 @@ import pytest
 import pmsn.ops.cli as ops_cli
 from pmsn.cli import main
 from pmsn.ops import cpp_build
-from pmsn.ops.cpp_build import BASE_CFLAGS, BASE_LDFLAGS, keyed_name, load_extension
+from pmsn.ops.cpp_build import BASE_CFLAGS, BASE_LDFLAGS, cpu_cflags, keyed_name, load_extension
 
 needs_compiler = pytest.mark.skipif(not (shutil.which(os.environ.get("CXX", "c++")) and shutil.which("ninja")),
                                     reason="no C++ compiler or ninja here")
@@ -59,9 +59,9 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _build_dir(tmp_path: Path, name: str, source: Path) -> Path:
-    """Where a subprocess with TORCH_EXTENSIONS_DIR=tmp_path/ext builds ``name`` from ``source``."""
-    return tmp_path / "ext" / keyed_name(name, source, BASE_CFLAGS, BASE_LDFLAGS)
+def _build_dir(tmp_path: Path, name: str, source: Path, isa: str | None = None) -> Path:
+    """Where a subprocess with TORCH_EXTENSIONS_DIR=tmp_path/ext (and this PMSN_CPU_ISA) builds ``name``."""
+    return tmp_path / "ext" / keyed_name(name, source, cpu_cflags(isa), BASE_LDFLAGS)
 
 
 def _build_command(name: str, source: Path, expression: str) -> list[str]:
@@ -98,6 +98,51 @@ def test_cache_key_covers_the_compiler(tmp_path, monkeypatch):
     key = keyed_name("pmsn_test_key", source, BASE_CFLAGS, BASE_LDFLAGS)
     monkeypatch.setenv("CXX", "clang++")
     assert keyed_name("pmsn_test_key", source, BASE_CFLAGS, BASE_LDFLAGS) != key
+
+
+def test_cpu_isa_setting_chooses_the_march_flag_and_the_cache_key(tmp_path, monkeypatch):
+    source = _write(tmp_path / "kernel.cpp", "int f() { return 1; }\n")
+    monkeypatch.delenv("PMSN_CPU_ISA", raising=False)
+    assert cpu_cflags() == BASE_CFLAGS == cpu_cflags("native")  # the default: this CPU's instruction set
+    avx2 = cpu_cflags("avx2")
+    assert "-march=x86-64-v3" in avx2 and not any(flag == "-march=native" for flag in avx2)
+    assert [flag for flag in avx2 if not flag.startswith("-march=")] == [
+        flag for flag in BASE_CFLAGS if not flag.startswith("-march=")]
+    for value in ("avx2", " AVX2 "):
+        monkeypatch.setenv("PMSN_CPU_ISA", value)
+        assert cpu_cflags() == avx2
+    monkeypatch.setenv("PMSN_CPU_ISA", "")
+    assert cpu_cflags() == BASE_CFLAGS
+    native_key = keyed_name("pmsn_test_key", source, cpu_cflags("native"), BASE_LDFLAGS)
+    assert keyed_name("pmsn_test_key", source, avx2, BASE_LDFLAGS) != native_key
+
+
+def test_unknown_cpu_isa_is_one_error_line_naming_the_choices(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cpp_build, "_modules", {})
+    monkeypatch.setattr(cpp_build, "_records", {})
+    monkeypatch.setenv("PMSN_CPU_ISA", "avx512")
+    source = _write(tmp_path / "plain.cpp", PLAIN_SOURCE)
+    with pytest.raises(ValueError, match=r"^PMSN_CPU_ISA must be one of native, avx2, got 'avx512'$"):
+        load_extension("pmsn_test_bad_isa", source)
+    assert cpp_build.build_records() == {}  # refused before any build was tried
+    assert main(["build"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "pmsn build: error: PMSN_CPU_ISA must be one of native, avx2, got 'avx512'\n"
+
+
+@needs_compiler
+def test_avx2_build_lives_beside_the_native_build(tmp_path):
+    source = _write(tmp_path / "plain.cpp", PLAIN_SOURCE)
+    env = {**_build_env(tmp_path), "PMSN_CPU_ISA": "avx2"}
+    result = subprocess.run(_build_command("pmsn_test_isa", source, "module.answer()"), env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "result: 42"
+    avx2_dir, native_dir = (_build_dir(tmp_path, "pmsn_test_isa", source, isa) for isa in ("avx2", "native"))
+    assert avx2_dir != native_dir
+    assert "-march=x86-64-v3" in (avx2_dir / "build.ninja").read_text()
+    assert not native_dir.exists()
 
 
 @needs_compiler

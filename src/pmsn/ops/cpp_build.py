@@ -10,7 +10,8 @@ The first call for a name compiles the source with ``torch.utils.cpp_extension.l
 calls return the same module, and later processes load the cached build silently. The key hashes everything that
 changes the build: the source (path and bytes, with the local headers it includes), the flags, the compiler, torch
 and Python (versions, executable, prefix, include paths) and the CPU (builds use -march=native), so checkouts and
-virtualenvs keep separate builds instead of rebuilding each other's.
+virtualenvs keep separate builds instead of rebuilding each other's. ``PMSN_CPU_ISA=avx2`` builds for x86-64-v3
+(AVX2 + FMA, no AVX-512) instead of this CPU's full instruction set; its flags differ, so does its key.
 
 Builds cannot hang silently. A process builds while holding an flock on ``<build folder>/pmsn.lock``, which the OS
 drops when the process dies: a torch ``lock`` file found by the next holder was left by a killed build, so it is
@@ -46,6 +47,11 @@ except ImportError:  # Windows
 
 # -fno-trapping-math lets gcc vectorise std::floor and comparisons in the soma loops (docs/kernels.md §5).
 BASE_CFLAGS = ("-O3", "-march=native", "-fno-trapping-math", "-fopenmp")
+# PMSN_CPU_ISA: the instruction set the kernels are built for (docs/kernels.md §6). "native" (the default) is
+# this CPU's; "avx2" is x86-64-v3 (AVX2, FMA, no AVX-512), for a build that also runs on AVX2-only CPUs and for
+# measuring the kernels' 256-bit code on an AVX-512 machine (docs/kernels.md §12.6).
+ISA_ENV = "PMSN_CPU_ISA"
+ISA_MARCH = {"native": "-march=native", "avx2": "-march=x86-64-v3"}
 BASE_LDFLAGS = ("-fopenmp",)
 LOCK_TIMEOUT_S = 300.0  # longest wait for another process's build (one build takes about a minute)
 STALE_LOCK_AGE_S = 180.0  # without flock: a torch lock this old is taken as left by a killed build
@@ -82,12 +88,29 @@ def load_extension(name: str, source_path: str | Path, extra_cflags: tuple[str, 
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"extension name must be a Python identifier, got {name!r}")
     source = Path(source_path)
+    cflags = (*cpu_cflags(), *extra_cflags)
     with _lock:
         if name not in _modules:
             start = time.perf_counter()
-            _modules[name], _records[name] = _build(name, source, (*BASE_CFLAGS, *extra_cflags), BASE_LDFLAGS)
+            _modules[name], _records[name] = _build(name, source, cflags, BASE_LDFLAGS)
             _build_seconds += time.perf_counter() - start
         return _modules[name]
+
+
+def cpu_isa() -> str:
+    """The instruction set chosen by ``PMSN_CPU_ISA`` ("native" when unset or empty); ValueError naming the
+    allowed values for any other value."""
+    isa = os.environ.get(ISA_ENV, "").strip().lower() or "native"
+    if isa not in ISA_MARCH:
+        raise ValueError(f"{ISA_ENV} must be one of {', '.join(ISA_MARCH)}, got {os.environ[ISA_ENV]!r}")
+    return isa
+
+
+def cpu_cflags(isa: str | None = None) -> tuple[str, ...]:
+    """``BASE_CFLAGS`` with the ``-march`` of ``isa`` (default: ``cpu_isa()``, from ``PMSN_CPU_ISA``): the flags
+    every extension is built with, and so part of its cache key."""
+    march = ISA_MARCH[cpu_isa() if isa is None else isa]
+    return tuple(march if flag.startswith("-march=") else flag for flag in BASE_CFLAGS)
 
 
 def build_seconds() -> float:
