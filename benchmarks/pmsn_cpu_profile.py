@@ -1,10 +1,16 @@
 """Profile of the fused PMSN CPU kernel against its arithmetic floor (docs/kernels.md §12).
 
     python benchmarks/pmsn_cpu_profile.py [--steps 1024 --batch 64 --channels 256 --modes 4 --repeats 7]
+                                          [--isa native|avx2]
 
-1. Measures this core's achievable rates on one thread: an FMA-bound loop (12 independent chains of 64-byte
-   vectors, the kernel's vector type, built with the kernel's flags), one dependent FMA chain (its latency gives
-   the clock, 4 cycles per FMA on Zen 4 / recent Intel), and streaming read / copy bandwidth of 256 MiB tensors.
+``--isa avx2`` measures everything with 256-bit code: the kernel and the peak loops are built with
+``PMSN_CPU_ISA=avx2`` (x86-64-v3) and torch runs with ``ATEN_CPU_CAPABILITY=avx2`` (SpikingJelly's LIF, the
+streaming loops), set for the whole process (docs/kernels.md §12.6). Default: this CPU's instruction set.
+
+1. Measures this core's achievable rates on one thread: an FMA-bound loop (12 independent chains of full-width
+   registers: 512-bit where the build has AVX-512, else 256-bit; built with the kernel's flags), one dependent FMA
+   chain (its latency gives the clock, 4 cycles per FMA on Zen 4 / recent Intel), and streaming read / copy
+   bandwidth of 256 MiB tensors.
 2. Times the two custom ops separately (forward with checkpoints, forward for inference, backward with and
    without parameter gradients), the whole PMSN train step and SpikingJelly's LIFNode train step, interleaved in
    one process, median of ``--repeats``, 1 thread, flush-denormal, the bench's ``MALLOC_*`` settings.
@@ -25,16 +31,23 @@ from torch.utils.cpp_extension import load_inline
 
 from fused_cpu_vs_torch import pmsn_parameters
 from pmsn.bench.malloc_env import BENCH_MALLOC_ENV
-from pmsn.ops.cpp_build import BASE_CFLAGS, BASE_LDFLAGS
+from pmsn.ops.cpp_build import BASE_LDFLAGS, ISA_ENV, ISA_MARCH, cpu_cflags, cpu_isa
 from pmsn.ops.fused_cpu import _BLOCK, fused_available, pmsn_fused
 
-# Peak-rate loops in the kernel's own vector type and flags (docs/kernels.md §5).
+# Peak-rate loops in the kernel's flags (docs/kernels.md §5), one register wide: 64 bytes with AVX-512, else 32
+# (12 chains of 64-byte vectors would not fit AVX2's 16 registers).
 _MICRO_SOURCE = r"""
 #include <torch/extension.h>
 #include <chrono>
-typedef float vec __attribute__((vector_size(64)));
+#ifdef __AVX512F__
+constexpr int kBytes = 64;
+#else
+constexpr int kBytes = 32;
+#endif
+typedef float vec __attribute__((vector_size(kBytes)));
+constexpr int kLanes = kBytes / 4;
 
-// GFLOP/s of 12 independent FMA chains (acc = acc·a + b), 16 lanes each, all held in registers.
+// GFLOP/s of 12 independent FMA chains (acc = acc·a + b), one register each.
 double fma_rate(int64_t iterations) {
   const vec a = (vec){} + 0.999f, b = (vec){} + 1e-3f;
   vec c0 = b, c1 = b, c2 = b, c3 = b, c4 = b, c5 = b, c6 = b, c7 = b, c8 = b, c9 = b, c10 = b, c11 = b;
@@ -48,7 +61,7 @@ double fma_rate(int64_t iterations) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   volatile float sink = (c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11)[0];
   (void)sink;
-  return 2.0 * 16 * 12 * iterations / seconds / 1e9;
+  return 2.0 * kLanes * 12 * iterations / seconds / 1e9;
 }
 
 // Nanoseconds per FMA of one dependent chain (its latency).
@@ -69,6 +82,7 @@ double fma_latency_ns(int64_t iterations) {
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("fma_rate", &fma_rate);
   m.def("fma_latency_ns", &fma_latency_ns);
+  m.def("register_bits", [] { return 8 * kBytes; });
 }
 """
 
@@ -91,8 +105,8 @@ def operation_counts(modes: int) -> dict[str, tuple[float, float]]:
 
 
 def peak_rates() -> dict[str, float]:
-    """Achievable GFLOP/s, FMA latency (ns) and read / copy GB/s on this thread."""
-    micro = load_inline("pmsn_profile_micro", _MICRO_SOURCE, extra_cflags=list(BASE_CFLAGS),
+    """Achievable GFLOP/s, FMA latency (ns) and read / copy GB/s on this thread, with the kernel's ISA."""
+    micro = load_inline(f"pmsn_profile_micro_{cpu_isa()}", _MICRO_SOURCE, extra_cflags=list(cpu_cflags()),
                         extra_ldflags=list(BASE_LDFLAGS), verbose=False)
     micro.fma_rate(10**7)  # warm-up (clock ramp)
     gflops = max(micro.fma_rate(10**8) for _ in range(3))
@@ -102,7 +116,7 @@ def peak_rates() -> dict[str, float]:
     out.copy_(big)
     read = min(_time(lambda: big.sum()) for _ in range(5))
     copy = min(_time(lambda: out.copy_(big)) for _ in range(5))
-    return {"gflops": gflops, "fma_latency_ns": latency, "ghz": 4.0 / latency,
+    return {"gflops": gflops, "fma_latency_ns": latency, "ghz": 4.0 / latency, "bits": micro.register_bits(),
             "read_gbs": big.numel() * 4 / read / 1e9, "copy_gbs": 2 * big.numel() * 4 / copy / 1e9}
 
 
@@ -119,10 +133,18 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=256)
     parser.add_argument("--modes", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--isa", choices=tuple(ISA_MARCH), default=None,
+                        help=f"build the kernel for this ISA ({ISA_ENV}); avx2 also restricts torch to AVX2 "
+                             "(default: $PMSN_CPU_ISA, else native)")
     args = parser.parse_args()
-    missing = {key: value for key, value in BENCH_MALLOC_ENV.items() if key not in os.environ}
-    if missing:  # glibc reads these only at start-up (docs/kernels.md §7.3)
-        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, **missing})
+    wanted = {key: value for key, value in BENCH_MALLOC_ENV.items() if key not in os.environ}
+    if args.isa is not None:
+        wanted[ISA_ENV] = args.isa
+    if cpu_isa() == "avx2" or args.isa == "avx2":  # torch picks its kernels' ISA once, at start-up
+        wanted["ATEN_CPU_CAPABILITY"] = "avx2"
+    wanted = {key: value for key, value in wanted.items() if os.environ.get(key) != value}
+    if wanted:  # glibc reads the MALLOC_* settings only at start-up (docs/kernels.md §7.3), torch its capability
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, **wanted})
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     if not fused_available():
@@ -171,7 +193,10 @@ def main() -> None:
                "unknown CPU")
     print(f"{cpu}; T={args.steps} B={args.batch} C={args.channels} N={args.modes} float32, 1 thread, "
           f"median of {args.repeats}, torch {torch.__version__}")
-    print(f"peak: {rates['gflops']:.1f} GFLOP/s (FMA-bound), FMA latency {rates['fma_latency_ns']:.3f} ns "
+    print(f"kernel ISA {cpu_isa()} ({' '.join(cpu_cflags())}), torch CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}")
+    print(f"peak: {rates['gflops']:.1f} GFLOP/s (FMA-bound, {rates['bits']}-bit registers), FMA latency "
+          f"{rates['fma_latency_ns']:.3f} ns "
           f"(≈ {rates['ghz']:.2f} GHz at 4 cycles), read {rates['read_gbs']:.1f} GB/s, copy {rates['copy_gbs']:.1f} "
           f"GB/s (read + write)")
     print(f"{'part':22s} {'ops/el':>7s} {'B/el':>6s} {'flop floor':>10s} {'byte floor':>10s} {'measured':>9s} "

@@ -123,7 +123,15 @@ struct Recompute {
 // Steps per register-blocked pass of the modal recurrence (at least; backward's passes are whole blocks), and
 // modes per pass (docs/kernels.md §12.3).
 constexpr int64_t kSweepRows = 64;
-constexpr int64_t kModeGroup = 4;
+#ifndef PMSN_MODE_GROUP
+#define PMSN_MODE_GROUP 4
+#endif
+constexpr int64_t kModeGroup = PMSN_MODE_GROUP;
+
+// The register passes (modal_group_chunk, adjoint_mode_chunk) work on one register of the build's ISA at a time:
+// 64-byte vectors would take two registers each under AVX2 and no longer fit its 16 (docs/kernels.md §12.6).
+template <typename scalar_t>
+using Reg = Lanes<scalar_t, kRegisterBytes>;
 
 // Per-thread rows of one pass of `rows` steps: u copied from its strided rows (padded lanes zero) and Y,
 // [rows][stride]. Backward sizes it to a whole block and reads u back from it (docs/kernels.md §12.3).
@@ -141,7 +149,7 @@ struct SweepScratch {
 template <typename scalar_t, int kModes>
 void modal_group_chunk(const TileParams<scalar_t>& p, TileState<scalar_t>& state, SweepScratch<scalar_t>& scratch,
                        int64_t stride, int64_t m0, int64_t k, int64_t rows) {
-  using L = Lanes<scalar_t>;
+  using L = Reg<scalar_t>;
   using vec = typename L::vec;
   vec a_re[kModes], a_im[kModes], r_re[kModes], r_im[kModes], x_re[kModes], x_im[kModes];
 #pragma GCC unroll 8
@@ -200,7 +208,7 @@ void sweep_forward(const Problem<scalar_t>& pb, int64_t first, int64_t width, in
     }
     for (int64_t m0 = 0; m0 < pb.modes; m0 += kModeGroup) {
       const int64_t group = std::min(kModeGroup, pb.modes - m0);
-      for (int64_t k = 0; k < stride; k += Lanes<scalar_t>::count) {
+      for (int64_t k = 0; k < stride; k += Reg<scalar_t>::count) {
         switch (group) {
           case 1: modal_group_chunk<scalar_t, 1>(p, state, scratch, stride, m0, k, rows); break;
           case 2: modal_group_chunk<scalar_t, 2>(p, state, scratch, stride, m0, k, rows); break;
@@ -289,7 +297,7 @@ struct BackwardScratch {
 template <typename scalar_t, bool kParamGrads>
 void adjoint_mode_chunk(BackwardScratch<scalar_t>& s, int64_t stride, int64_t modes, int64_t m, int64_t k,
                         int64_t rows) {
-  using L = Lanes<scalar_t>;
+  using L = Reg<scalar_t>;
   using vec = typename L::vec;
   const int64_t at = m * stride + k;
   const vec a_re = L::load(s.p.abar_re.data() + at), a_im = L::load(s.p.abar_im.data() + at);
@@ -377,7 +385,7 @@ void backward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, Ba
       for (int64_t k = width; k < stride; ++k) g[k] = gu[k] = scalar_t(0);
     }
     for (int64_t m = 0; m < modes; ++m) {
-      for (int64_t k = 0; k < stride; k += Lanes<scalar_t>::count) {
+      for (int64_t k = 0; k < stride; k += Reg<scalar_t>::count) {
         if (sums != nullptr) {
           adjoint_mode_chunk<scalar_t, true>(s, stride, modes, m, k, rows);
         } else {

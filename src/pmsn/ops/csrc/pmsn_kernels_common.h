@@ -42,12 +42,18 @@ inline int64_t tile_grain(int64_t steps, int64_t tile) {
 // `tile` rounded up to whole vectors of `lanes` (per-tile rows are this far apart; the padding is zero).
 inline int64_t padded(int64_t tile, int64_t lanes) { return (tile + lanes - 1) / lanes * lanes; }
 
-// One 64-byte vector of scalar_t (one AVX-512 register, two AVX2 registers), as a GCC/Clang vector extension
-// (docs/kernels.md §3.4).
-template <typename scalar_t>
+// One vector of kBytes bytes of scalar_t as a GCC/Clang vector extension (docs/kernels.md §3.4); by default 64
+// bytes: one AVX-512 register, two AVX2 registers. kRegisterBytes is one register of the build's ISA.
+#ifdef __AVX512F__
+constexpr int kRegisterBytes = 64;
+#else
+constexpr int kRegisterBytes = 32;  // AVX2 (PMSN_CPU_ISA=avx2, docs/kernels.md §12.6); a NEON pair elsewhere
+#endif
+
+template <typename scalar_t, int kBytes = 64>
 struct Lanes {
-  typedef scalar_t vec __attribute__((vector_size(64)));
-  static constexpr int64_t count = 64 / sizeof(scalar_t);
+  typedef scalar_t vec __attribute__((vector_size(kBytes)));
+  static constexpr int64_t count = kBytes / sizeof(scalar_t);
   static vec load(const scalar_t* p) {
     vec v;
     std::memcpy(&v, p, sizeof v);
