@@ -8,13 +8,9 @@ import torch
 
 from pmsn.data import (CorruptDataError, MissingDataError, build_dataset, mixup_cutmix, random_erasing,
                        trivial_augment_wide)
+from pmsn.data.samples import write_cifar_batch as write_pickle
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
-
-
-def write_pickle(path, images, labels, label_key):
-    with open(path, "wb") as stream:
-        pickle.dump({b"data": images.reshape(len(images), -1), label_key: list(labels), b"batch_label": b"x"}, stream)
 
 
 @pytest.fixture

@@ -9,21 +9,9 @@ import torch
 
 from pmsn.data import CorruptDataError, MissingDataError, build_dataset
 from pmsn.data.cifar10dvs import CLASSES, integrate_frames, read_aedat
+from pmsn.data.samples import AEDAT_HEADER as HEADER, write_aedat
 
-HEADER = (b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n"
-          b"# Data format is int32 address, int32 timestamp (8 bytes total), repeated for each event\r\n"
-          b"# Timestamps tick is 1 us\r\n")
 FILE_INDICES = (0, 99, 100, 101)  # two test files (< 100) and two train files per class
-
-
-def address(sensor_x, sensor_y, polarity):
-    """DVS128 address word: polarity bit 0, x bits 1-7, y bits 8-14."""
-    return (np.asarray(sensor_y) << 8) | (np.asarray(sensor_x) << 1) | np.asarray(polarity)
-
-
-def write_aedat(path: Path, sensor_x, sensor_y, polarity, timestamps, header=HEADER):
-    words = np.stack([address(sensor_x, sensor_y, polarity), np.asarray(timestamps)], axis=1).astype(">u4")
-    path.write_bytes(header + words.tobytes())
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,5 @@
 """S-MNIST / PS-MNIST readers: embedded 5k set, IDX files (raw and gz), pooling, the fixed permutation."""
 
-import gzip
-import struct
 
 import numpy as np
 import pytest
@@ -9,13 +7,7 @@ import torch
 
 from pmsn.data import CorruptDataError, DataError, MissingDataError, build_dataset, pixel_permutation, read_idx
 from pmsn.data.mnist import embedded_split_indices, images_to_sequences, load_embedded
-
-
-def write_idx(path, array, compress=False):
-    """IDX: magic 0,0,type(0x08 = uint8),ndim then big-endian int32 dims, then the raw bytes."""
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
-    payload = header + array.astype(np.uint8).tobytes()
-    path.write_bytes(gzip.compress(payload) if compress else payload)
+from pmsn.data.samples import write_idx
 
 
 @pytest.fixture

@@ -1,22 +1,13 @@
 """Google Speech Commands: Slaney mel filterbank, log-mel features, WAV reading and the 12-class split."""
 
-import wave
 
 import numpy as np
 import pytest
 import torch
 
 from pmsn.data import CorruptDataError, MissingDataError, build_dataset, log_mel_features, mel_filterbank, read_wav
+from pmsn.data.samples import write_wav
 from pmsn.data.speech import hz_to_mel, mel_to_hz
-
-
-def write_wav(path, samples, rate=16000, channels=1):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as stream:
-        stream.setnchannels(channels)
-        stream.setsampwidth(2)
-        stream.setframerate(rate)
-        stream.writeframes(np.asarray(samples, dtype="<i2").tobytes())
 
 
 def tone(frequency, seconds=1.0, amplitude=8000):

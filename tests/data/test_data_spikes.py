@@ -11,21 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pmsn.data import CorruptDataError, MissingDataError, bin_spikes, build_dataset, spike_bins
-
-
-def ragged(arrays):
-    holder = np.empty(len(arrays), dtype=object)
-    holder[:] = arrays
-    return holder
-
-
-def write_spike_h5(path, times, units, labels):
-    with h5py.File(path, "w") as h5:
-        spikes = h5.create_group("spikes")
-        spikes.create_dataset("times", data=ragged(times), dtype=h5py.vlen_dtype(np.float32))
-        spikes.create_dataset("units", data=ragged(units), dtype=h5py.vlen_dtype(np.uint16))
-        h5.create_dataset("labels", data=np.asarray(labels, dtype=np.uint16))
-        h5.create_group("extra").create_dataset("speaker", data=np.zeros(len(labels), dtype=np.uint16))
+from pmsn.data.samples import write_spike_h5
 
 
 def random_samples(count, seed, max_events=60):

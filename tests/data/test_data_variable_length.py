@@ -4,10 +4,11 @@ collate."""
 import numpy as np
 import pytest
 import torch
-from test_data_spikes import random_samples, write_spike_h5  # the real-schema HDF5 writer of the reader's tests
+from test_data_spikes import random_samples  # the random spike trains of the reader's tests
 
 from pmsn.data import build_dataset, spike_bins
 from pmsn.data.collate import pad_collate
+from pmsn.data.samples import write_spike_h5
 
 
 @pytest.fixture

@@ -37,6 +37,9 @@ def register(subparsers) -> None:
                        help="replace the files of an existing run folder of the same name (else it is refused)")
     train.add_argument("--stop-after", type=positive_int, metavar="EPOCHS",
                        help="stop once this many epochs are done (resume later with --resume)")
+    train.add_argument("--smoke", action="store_true",
+                       help="the configured run at tiny size: 1 epoch on 8 training / 4 test items, batch 4, into "
+                            "OUT/smoke/; without a data directory, on random sample files in the task's format")
     train.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch, for logs)")
     train.add_argument("--print-config", action="store_true",
                        help="print the resolved config as YAML (a valid --config file) and exit without training")
@@ -103,6 +106,8 @@ def _train(args) -> int:
     if args.resume is not None and (args.task or args.config):
         raise ValueError("--resume continues the stored config; it cannot be combined with --task or "
                          "--config (use flags or --set to change settings)")
+    if args.resume is not None and args.smoke:
+        raise ValueError("--smoke starts a new tiny run; it cannot be combined with --resume")
     if args.resume is not None and args.overwrite:
         raise ValueError("--resume continues a run and --overwrite replaces one; give only one of them")
     if args.resume is not None:
@@ -110,7 +115,17 @@ def _train(args) -> int:
     else:
         config = resolve_config(args.config, args.task, _flags(args), args.overrides)
     if args.print_config:
-        print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
+        from pmsn.train.smoke import smoke_config
+
+        shown = smoke_config(config) if args.smoke else config
+        print(yaml.safe_dump(config_to_dict(shown), sort_keys=False), end="")
+        return 0
+    if args.smoke:
+        from pmsn.train.smoke import smoke_run
+
+        with smoke_run(config) as (smoke, line):
+            print(line, flush=True)
+            train(smoke, quiet=args.quiet, overwrite=args.overwrite)
         return 0
     train(config, resume=args.resume, quiet=args.quiet, stop_after=args.stop_after, overwrite=args.overwrite)
     return 0
