@@ -7,14 +7,16 @@ caller picks another task, epochs and seeds. Training sweeps resume from the run
 
     compartments   PMSN n = 2, 3, 4, 5, 9, 17 (PMSN Table V)
     reset          PMSN vs PMSN without reset (integrator / memoryless), LIF vs LIF without reset (Table II)
+    clamp          PMSN vs PMSN without the soma's input clamp (serial soft reset): accuracy, s/epoch (§VII-F2)
     global         local vs global PMSN input (Table III "Global", global_mode="sum")
-    soma           parallel vs serial soma and the serial MSN: time per training / inference step vs T (Fig. 5)
+    soma           parallel vs serial soma, the unclamped soma and the serial MSN: time per step vs T (Fig. 5, §VII-F2)
     psn_order      masked / sliding PSN order k sweep (PSN Fig. 5)
     masked_lambda  progressive-mask λ schedule speed of masked PSN (docs/training.md §5)
     tclif_beta     TC-LIF (β1, β2) init grid over the four quadrants (TC-LIF Fig. 2)
     gradient_norm  TC-LIF Table 7 closed-form norms, autograd checks, gradient through time LIF/TC-LIF/PMSN
     gradient_maps  |∂L/∂I[t]| per neuron and step of trained LIF / ALIF / TC-LIF nets (TC-LIF Fig. 3)
-    firing_rates   per-layer firing rates and energy of trained nets per neuron (PMSN Fig. 6a, PSN Fig. 4b)
+    firing_rates   per-layer firing rates and energy of trained nets per neuron (PMSN Fig. 6a; PSN Fig. 4b's eight
+                   neurons with --task scifar10 / scifar100)
     energy_accuracy accuracy vs energy over PMSN n, masked / sliding PSN k and LIF width (PMSN Fig. 6b)
     loss_landscape loss around trained nets along filter-normalised random directions (TC-LIF Fig. 5)
 
@@ -33,11 +35,11 @@ from pmsn.experiments.gradient_ablation import gradient_norm
 from pmsn.experiments.gradient_maps import gradient_maps
 from pmsn.experiments.loss_landscape import loss_landscape
 from pmsn.experiments.soma_timing import soma
-from pmsn.experiments.sweep_ablations import (compartments, energy_accuracy, firing_rates, global_input,
+from pmsn.experiments.sweep_ablations import (clamp, compartments, energy_accuracy, firing_rates, global_input,
                                               masked_lambda, psn_order, reset, tclif_beta)
 
 ABLATIONS: dict[str, Callable[[Options], dict]] = {
-    "compartments": compartments, "reset": reset, "global": global_input, "soma": soma, "psn_order": psn_order,
+    "compartments": compartments, "reset": reset, "clamp": clamp, "global": global_input, "soma": soma, "psn_order": psn_order,
     "masked_lambda": masked_lambda, "tclif_beta": tclif_beta, "gradient_norm": gradient_norm, "gradient_maps": gradient_maps,
     "firing_rates": firing_rates, "energy_accuracy": energy_accuracy, "loss_landscape": loss_landscape,
 }

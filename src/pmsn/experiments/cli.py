@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pmsn.arguments import int_list, positive_float, positive_int, positive_int_list
 
-ABLATION_NAMES = ("compartments", "reset", "global", "soma", "psn_order", "masked_lambda", "tclif_beta",
+ABLATION_NAMES = ("compartments", "reset", "clamp", "global", "soma", "psn_order", "masked_lambda", "tclif_beta",
                   "gradient_norm", "gradient_maps", "firing_rates", "energy_accuracy", "loss_landscape")
 
 
@@ -36,13 +36,14 @@ def _report(args) -> int:
 def register(subparsers) -> None:
     ablate = subparsers.add_parser(
         "ablate", help="run an ablation of the papers (CSV + PNG + Markdown table)",
-        description="Run an ablation: compartments, reset, global, soma, psn_order, masked_lambda, tclif_beta, "
+        description="Run an ablation: compartments, reset, clamp, global, soma, psn_order, masked_lambda, tclif_beta, "
                     "gradient_norm, gradient_maps, firing_rates, energy_accuracy, loss_landscape. Without --smoke "
                     "and --task it uses the paper's setting (GPU sized). Training runs live under OUT/runs and resume when the command is run again.")
     ablate.add_argument("name", choices=ABLATION_NAMES)
     ablate.add_argument("--out", metavar="DIR", help="output folder (default ablations/NAME)")
     ablate.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (what the tests run)")
-    ablate.add_argument("--task", help="train on this task preset instead of the paper's (e.g. smnist5k)")
+    ablate.add_argument("--task", help="train on this task preset instead of the paper's (e.g. smnist5k); "
+                        "firing_rates --task scifar10 / scifar100: PSN Fig. 4b's eight neurons, PSN recipe")
     ablate.add_argument("--epochs", type=positive_int)
     ablate.add_argument("--seeds", type=int_list, help="seeds, e.g. '1 2' or 1,2")
     ablate.add_argument("--values", help="comma-separated subset of the sweep (e.g. 2,5,9 for compartments)")

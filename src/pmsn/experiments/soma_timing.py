@@ -1,4 +1,5 @@
-"""``pmsn ablate soma``: wall time of the parallel vs the serial soma and the serial MSN, vs T (PMSN Fig. 5).
+"""``pmsn ablate soma``: wall time of the parallel vs the serial soma, the soma without its input clamp (serial soft
+reset, PMSN §VII-F2's "last-compartment-serial PMSN") and the serial MSN, vs T (PMSN Fig. 5).
 
 A measurement, not a training sweep: one layer, a training step (forward + backward) and an inference forward
 per variant and T, median of a few repeats after a warm-up call. ``pmsn bench speed`` is the full speed and
@@ -29,9 +30,10 @@ def _time(function, repeats: int) -> float:
 
 def soma(options: Options) -> dict:
     """Wall time of one training step (forward + backward) and one inference forward of a PMSN layer with the
-    parallel soma vs the serial soma, the whole serial MSN (step loop) and LIF (its default path — the fused
-    sweep on CPU — and its step loop), vs T (PMSN Fig. 5 setting: one layer of 256 neurons)."""
-    from pmsn.neurons import LIF, PMSN, SerialSomaPMSN
+    parallel soma vs the serial soma (same values), the unclamped soft-reset soma that has to run serially (the
+    clamp ablation of PMSN §VII-F2), the whole serial MSN (step loop) and LIF (its default path — the fused sweep
+    on CPU — and its step loop), vs T (PMSN Fig. 5 setting: one layer of 256 neurons)."""
+    from pmsn.neurons import LIF, PMSN, SerialSomaPMSN, SoftResetPMSN
 
     lengths = options.lengths or ((32,) if options.smoke else (64, 256, 1024, 4096))
     channels = options.channels or (8 if options.smoke else 256)
@@ -42,6 +44,7 @@ def soma(options: Options) -> dict:
         "PMSN parallel": lambda: PMSN(channels),
         "PMSN parallel (FFT path)": lambda: PMSN(channels, path="fft"),
         "PMSN serial soma": lambda: SerialSomaPMSN(channels),
+        "PMSN w/o clamp (serial soft reset)": lambda: SoftResetPMSN(channels),
         "serial MSN (step loop)": lambda: _Serial(PMSN(channels)),
         "LIF (default path)": lambda: LIF(tau=2.0, reset="soft"),
         "LIF (step loop)": lambda: _Serial(LIF(tau=2.0, reset="soft")),
@@ -62,7 +65,7 @@ def soma(options: Options) -> dict:
 
             results.append({"variant": label, "T": steps, "channels": channels, "batch": batch,
                             "train_step_s": _time(train_step, repeats), "inference_s": _time(inference, repeats)})
-            options.say(f"T={steps:>5} {label:<26} train {results[-1]['train_step_s'] * 1e3:9.1f} ms  "
+            options.say(f"T={steps:>5} {label:<34} train {results[-1]['train_step_s'] * 1e3:9.1f} ms  "
                         f"inference {results[-1]['inference_s'] * 1e3:9.1f} ms", flush=True)
     summary = []
     for steps in lengths:
@@ -74,9 +77,12 @@ def soma(options: Options) -> dict:
     markdown = (f"# Ablation: soma (serial vs parallel)\n\nOne PMSN layer of {channels} neurons, batch {batch}, "
                 f"CPU threads {torch.get_num_threads()}, median of {repeats}; time per training step (forward + "
                 f"backward) and per inference forward; ratio = time / time of the parallel PMSN.\n\n"
-                f"{markdown_table(summary)}\nPaper (PMSN §VII-F2, RTX 3090): s/epoch parallel vs "
-                "last-compartment-serial 62 vs 158 (T = 32, 2.5×) and 73 vs 5182 (T = 1024, 71×); Fig. 5: "
-                "parallel PMSN > 10× faster than LIF in training, speed-up growing with T.\n")
+                f"{markdown_table(summary)}\n\"PMSN serial soma\" runs the paper's clamped soma step by step (the "
+                "same values as the parallel soma); \"PMSN w/o clamp\" lets negative current into the soma "
+                "(`SoftResetPMSN`, soma_mode `serial_soft`), which has no parallel form: it is the paper's "
+                "last-compartment-serial PMSN (accuracy: `pmsn ablate clamp`).\n\nPaper (PMSN §VII-F2, RTX 3090): "
+                "s/epoch parallel vs last-compartment-serial 62 vs 158 (T = 32, 2.5×) and 73 vs 5182 (T = 1024, "
+                "71×); Fig. 5: parallel PMSN > 10× faster than LIF in training, speed-up growing with T.\n")
     return write_outputs(options, "soma", results, summary, markdown, _soma_figure(summary),
                   {"channels": channels, "batch": batch, "lengths": list(lengths), "repeats": repeats})
 

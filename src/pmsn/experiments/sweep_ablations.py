@@ -3,17 +3,20 @@ tables the best test accuracy beside the papers' numbers (``pmsn.papers``).
 
     compartments   PMSN n = 2, 3, 4, 5, 9, 17 (PMSN Table V)
     reset          PMSN vs PMSN without reset (integrator / memoryless), LIF vs LIF without reset (Table II)
+    clamp          PMSN vs PMSN without the soma's input clamp (serial soft reset), accuracy and s/epoch (§VII-F2)
     global         local vs global PMSN input (Table III "Global", global_mode="sum")
     psn_order      masked / sliding PSN order k sweep (PSN Fig. 5)
     masked_lambda  progressive-mask λ schedule speed of masked PSN (docs/training.md §5)
     tclif_beta     TC-LIF (β1, β2) init grid over the four quadrants (TC-LIF Fig. 2)
-    firing_rates   per-layer firing rates and energy of trained nets per neuron (PMSN Fig. 6a, PSN Fig. 4b)
+    firing_rates   per-layer firing rates and energy of trained nets per neuron (PMSN Fig. 6a; PSN Fig. 4b with
+                   --task scifar10 / scifar100 or --values naming glif, klif, plif or lif_no_reset)
     energy_accuracy accuracy vs energy over PMSN n, masked / sliding PSN k and LIF width (PMSN Fig. 6b)
 """
 
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -91,6 +94,56 @@ def reset(options: Options) -> dict:
                   "Paper (PMSN Table II, sCIFAR-10 T = 32): PMSN 90.97, PMSN w/o reset 89.27 (the paper does not say "
                   "which no-reset soma; both readings share its number here), LIF 81.50, LIF w/o reset 79.50 "
                   "(CIFAR-100: 66.08 / 60.82 / 55.45 / 53.33; T = 1024: 82.14 / 79.63 / 45.07 / 43.30).")
+
+
+# PMSN §VII-F2: the "last-compartment-serial PMSN" that lets negative current into the soma (no ReLU clamp, soft
+# reset, run step by step) loses these points against PMSN at T = 32; seconds per epoch (RTX 3090) of PMSN vs it.
+PMSN_CLAMP_DROP = {"scifar10": 3.98, "scifar100": 4.5}
+PMSN_CLAMP_SECONDS = {"sCIFAR-10 T = 32": (62, 158), "sCIFAR-10 T = 1024": (73, 5182)}
+
+
+def clamp(options: Options) -> dict:
+    paper = Setting("scifar10", {}, 200, (1,), "paper: sCIFAR-10 column net, T = 32, PMSN recipe (PMSN §VII-F2)")
+    setting = choose_setting(options, paper)
+    # the clamped PMSN's paper accuracy is its Table II number; the unclamped one's is that minus §VII-F2's drop
+    drop = PMSN_CLAMP_DROP.get(setting.task)
+    known = papers.accuracy().get((setting.task, "scifar_column", "pmsn"))
+    base = known.accuracy if known is not None and drop is not None else None
+    rows = [Row("PMSN (clamped, parallel soma)", neuron_overrides("pmsn"), {"soma_mode": "parallel", "clamp": "ReLU"},
+                base),
+            Row("PMSN w/o clamp (serial soft reset)", neuron_overrides("pmsn", soma_mode="serial_soft"),
+                {"soma_mode": "serial_soft", "clamp": "none"}, None if base is None else round(base - drop, 2))]
+    rows = select_rows(rows, options, "soma_mode")
+    runs_dir = Path(options.out) / "runs"
+    options.say(f"pmsn ablate clamp: {len(rows)} rows × {len(setting.seeds)} seeds, {setting.epochs} epochs, "
+                f"{setting.description}")
+    results = run_sweep(setting, rows, runs_dir, quiet=options.quiet, say=options.say)
+    summary = summarise(rows, results)
+    by_mode = {line["soma_mode"]: line for line in summary}
+    comparison = ""
+    if len(by_mode) == 2:
+        with_clamp, without = by_mode["parallel"], by_mode["serial_soft"]
+        for line in summary:
+            line["acc_change_vs_clamped"] = line["acc_mean"] - with_clamp["acc_mean"]
+            line["seconds_vs_clamped"] = line["epoch_seconds"] / with_clamp["epoch_seconds"]
+        paper_drop = f"paper −{drop:.2f}" if drop is not None else "the paper reports no drop for this task"
+        comparison = (f"Without the clamp: accuracy {without['acc_mean'] - with_clamp['acc_mean']:+.2f} points "
+                      f"({paper_drop}), {without['epoch_seconds'] / with_clamp['epoch_seconds']:.2f}× the "
+                      f"seconds per epoch.\n\n")
+    seconds = "; ".join(f"{name} {fast} vs {slow} s ({slow / fast:.1f}×)" for name, (fast, slow) in
+                        PMSN_CLAMP_SECONDS.items())
+    markdown = (f"# Ablation: clamp\n\nPMSN's soma clamps its input, v[t] = r[t−1] + ReLU(κY[t]), which makes the reset "
+                f"parallel. Without the clamp (`soma_mode: serial_soft`, `SoftResetPMSN`: v = r + κY, soft reset "
+                f"r = v − θS) the soma must run step by step.\n\nSetting: {setting.description}; task "
+                f"`{setting.task}`, {setting.epochs} epochs, seeds {list(setting.seeds)}; overrides "
+                f"`{' '.join(override_strings(setting.overrides))}`.\nMetric: best test accuracy over epochs (mean ± "
+                f"std over seeds); s/epoch is this machine's.\n\n{accuracy_markdown(summary, ['soma_mode', 'clamp'])}\n"
+                f"{comparison}Paper (PMSN §VII-F2, T = 32): without the clamp −3.98 points on sCIFAR-10 (90.97 → "
+                f"86.99) and −4.5 on sCIFAR-100 (66.08 → 61.58); s/epoch (RTX 3090) PMSN vs last-compartment-serial "
+                f"PMSN: {seconds}.\n")
+    figure = accuracy_figure(summary, "clamp", "PMSN soma input clamp (PMSN §VII-F2)")
+    return write_outputs(options, "clamp", results, summary, markdown, figure,
+                         {"setting": setting.__dict__, "rows": [r.label for r in rows]})
 
 
 def global_input(options: Options) -> dict:
@@ -219,19 +272,58 @@ def _energy_summary(rows: list[Row], results: list[dict]) -> list[dict]:
 
 
 def _energy_table(summary: list[dict], label: str) -> str:
+    paper = any(s["paper"] is not None for s in summary)
     return markdown_table([{label: s["label"], "best test acc (%)": f"{s['acc_mean']:.2f} ± {s['acc_std']:.2f}",
+                            **({"paper (%)": s["paper"]} if paper else {}),
                             "mean firing rate": s["mean_firing_rate"], "energy (nJ/sample)": s["energy_nj_per_sample"],
                             "params": s["parameters"]} for s in summary])
 
 
+# PSN Fig. 4b: firing rates per layer of the sCIFAR column nets of eight neurons (PSN recipe), with their neuron
+# arguments as in configs/*_scifar10_column.yaml, and their PSN Table 1 accuracy (sCIFAR-10, sCIFAR-100).
+_LIF_KWARGS = {"tau": 2.0, "reset": "soft", "detach_reset": True, "surrogate": "atan"}
+PSN_FIG4B_NEURONS = (
+    ("psn", "psn", {}, (88.45, 62.21)),
+    ("masked_psn", "masked_psn", {}, (85.81, 60.69)),
+    ("sliding_psn", "sliding_psn", {}, (86.70, 62.11)),
+    ("glif", "glif", {}, (83.66, 58.92)),
+    ("klif", "klif", _LIF_KWARGS, (83.26, 57.37)),
+    ("plif", "plif", {"tau_init": 2.0, "reset": "soft", "detach_reset": True, "surrogate": "atan"}, (83.49, 57.55)),
+    ("lif", "lif", _LIF_KWARGS, (81.50, 55.45)),
+    ("lif_no_reset", "lif", {"tau": 2.0, "reset": "none", "surrogate": "atan"}, (79.50, 53.33)),
+)
+PSN_FIG4B_TASKS = ("scifar10", "scifar100")
+PMSN_FIG6A_NEURONS = ("pmsn", "lif", "sliding_psn", "masked_psn", "psn")
+
+
+def _psn_figure_rows(options: Options) -> bool:
+    """Whether ``firing_rates`` runs PSN Fig. 4b's neurons: the caller chose its task (sCIFAR-10/100 column) or
+    named a neuron only that figure has."""
+    only_psn = {name for name, *_ in PSN_FIG4B_NEURONS} - set(PMSN_FIG6A_NEURONS)
+    return options.task in PSN_FIG4B_TASKS or bool(options.values and only_psn & set(options.values))
+
+
 def firing_rates(options: Options) -> dict:
-    paper = Setting("scifar10_pixel", {}, 200, (1111,), "paper: sCIFAR-10 pixel net, T = 1024 (PMSN Fig. 6)")
-    setting = choose_setting(options, paper)
-    neurons = ("pmsn", "lif", "sliding_psn", "masked_psn", "psn")
-    if options.smoke:
-        neurons = ("pmsn", "lif", "sliding_psn")
-    rows = select_rows([Row(neuron, neuron_overrides(neuron), {"neuron": neuron}) for neuron in neurons],
-                   options, "neuron")
+    if _psn_figure_rows(options):
+        task = options.task or "scifar10"
+        paper = Setting(task, {}, 256, (2020,), f"paper: {task} column net, T = 32, PSN recipe (PSN Fig. 4b)")
+        options = replace(options, task=None)  # the figure's own task: keep its recipe (psn_recipe)
+        setting = choose_setting(options, paper)
+        column = PSN_FIG4B_TASKS.index(task)
+        rows = [Row(name, _with_recipe(neuron, options, **kwargs), {"neuron": name},
+                    None if options.smoke else table1[column])
+                for name, neuron, kwargs, table1 in PSN_FIG4B_NEURONS]
+        figure_note = ("Paper (PSN Fig. 4b, sequential CIFAR): no uninterrupted firing without reset; PSN and masked "
+                       "PSN fire most, sliding PSN and LIF w/o reset slightly more than the vanilla neurons (GLIF, "
+                       "KLIF, PLIF, LIF); values are only in the figure. Paper accuracy: PSN Table 1.")
+    else:
+        paper = Setting("scifar10_pixel", {}, 200, (1111,), "paper: sCIFAR-10 pixel net, T = 1024 (PMSN Fig. 6)")
+        setting = choose_setting(options, paper)
+        neurons = ("pmsn", "lif", "sliding_psn") if options.smoke else PMSN_FIG6A_NEURONS
+        rows = [Row(neuron, neuron_overrides(neuron), {"neuron": neuron}) for neuron in neurons]
+        figure_note = ("Paper (PMSN Fig. 6a, pixel sCIFAR-10): PMSN has the lowest spike density of PMSN / masked PSN "
+                       "/ SPSN / LIF / PSN; values are only in the figure.")
+    rows = select_rows(rows, options, "neuron")
     runs_dir = Path(options.out) / "runs"
     options.say(f"pmsn ablate firing_rates: {len(rows)} neurons × {len(setting.seeds)} seeds, {setting.epochs} "
                 f"epochs, {setting.description}")
@@ -249,8 +341,7 @@ def firing_rates(options: Options) -> dict:
     markdown = (f"# Ablation: firing_rates\n\nFiring rate per spiking layer (test batches) and estimated energy "
                 f"(0.9 pJ/AC, 4.6 pJ/MAC) of the trained nets.\n\nSetting: {setting.description}; "
                 f"{setting.epochs} epochs, seeds {list(setting.seeds)}.\n\n{table}\nPer layer:\n\n"
-                f"{markdown_table(layer_rows)}\nPaper (PMSN Fig. 6a, pixel sCIFAR-10): PMSN has the lowest spike "
-                "density of PMSN / masked PSN / SPSN / LIF / PSN; values are only in the figure.\n")
+                f"{markdown_table(layer_rows)}\n{figure_note}\n")
     return write_outputs(options, "firing_rates", results + layer_rows, summary, markdown,
                   _rates_figure(layer_rows, per_neuron, summary),
                   {"setting": setting.__dict__, "rows": [r.label for r in rows]})
