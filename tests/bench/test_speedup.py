@@ -57,3 +57,20 @@ def test_psn_fig3_command_writes_the_grid(tmp_path):
     assert "t_LIF / t_PSN" in (tmp_path / "psn_fig3.svg").read_text()
     assert main(["bench", "speedup", "psn_fig3", "--neurons", "300", "--out", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_pmsn_fig5_command_writes_the_figure(tmp_path):
+    assert main(["bench", "speedup", "pmsn_fig5", "--smoke", "--repeats", "1", "--malloc-env", "ignore",
+                 "--out", str(tmp_path)]) == 0
+    with (tmp_path / "pmsn_fig5.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    # the smoke grid: N = 16 at T = 8 and 16, PMSN against its serial loop, LIF, PSN and sliding PSN at each T
+    assert sorted((int(row["neurons"]), int(row["T"]), row["other"]) for row in rows) == [
+        (16, steps, other) for steps in (8, 16) for other in sorted(("pmsn_serial", "lif", "psn", "sliding_psn"))]
+    assert all(row["target"] == "pmsn" and float(row["train_ratio"]) > 0 and float(row["infer_ratio"]) > 0
+               for row in rows)
+    for row in rows:  # a ratio is the other neuron's time over PMSN's, from the same row's milliseconds
+        assert float(row["train_ratio"]) == pytest.approx(
+            float(row[f"train_{row['other']}_ms"]) / float(row["train_pmsn_ms"]))
+    assert (tmp_path / "pmsn_fig5.png").read_bytes().startswith(b"\x89PNG")
+    assert "speed-up of PMSN" in (tmp_path / "pmsn_fig5.svg").read_text()

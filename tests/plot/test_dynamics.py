@@ -77,3 +77,30 @@ def test_plot_dynamics_from_a_checkpoint_with_a_digit(tmp_path):
     assert "layer 3" not in svg.read_text()
     with pytest.raises(ValueError, match="layer must be in"):
         plot_dynamics(out, checkpoint=runs / "tiny", layer=5)
+
+
+def test_plot_dynamics_command_impulse_input(tmp_path):
+    from pmsn.cli import main
+
+    assert main(["plot", "dynamics", "--input", "impulse", "--steps", "40", "--channels", "4", "--out",
+                 str(tmp_path)]) == 0
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ["dynamics.png", "dynamics.svg", "modes.png", "modes.svg"]  # no checkpoint: no layers figure
+    assert all(_valid(tmp_path / name) and (tmp_path / name).stat().st_size > 1000 for name in written)
+    assert "impulse input" in (tmp_path / "dynamics.svg").read_text()
+
+
+def test_plot_dynamics_command_pretrained_network(tmp_path):
+    from pmsn.cli import main
+    from pmsn.train.build import load_run, pretrained
+
+    model, _, _ = load_run(pretrained())
+    layers = sum(isinstance(module, PMSN) for module in model.modules())
+    assert main(["plot", "dynamics", "--pretrained", "--input", "digit", "--resolution", "7", "--formats", "svg",
+                 "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dynamics.svg", "layers.svg", "modes.svg"]
+    assert all(_valid(tmp_path / name) for name in ("dynamics.svg", "layers.svg", "modes.svg"))
+    layers_svg = (tmp_path / "layers.svg").read_text()  # one row per PMSN layer of the shipped net (PMSN Fig. 7)
+    assert layers >= 2 and f"layer {layers}" in layers_svg and f"layer {layers + 1}" not in layers_svg
+    assert main(["plot", "dynamics", "--pretrained", "--checkpoint", str(pretrained()), "--out",
+                 str(tmp_path / "both")]) == 2
