@@ -68,7 +68,8 @@ def test_firing_rates_psn_fig4b_neurons_smoke(tmp_path):
     assert sorted({row["neuron"] for row in layers}) == sorted(names)
     assert all(0.0 <= row["firing_rate"] <= 1.0 for row in layers)
     model = {name: load_yaml(tmp_path / "runs" / f"{name}-seed0" / "config.yaml")["model"] for name in names}
-    assert model["lif_no_reset"]["neuron"] == "lif" and model["lif_no_reset"]["options"]["neuron_kwargs"]["reset"] == "none"
+    no_reset = model["lif_no_reset"]
+    assert no_reset["neuron"] == "lif" and no_reset["options"]["neuron_kwargs"]["reset"] == "none"
     assert model["lif"]["options"]["neuron_kwargs"]["reset"] == "soft"
     assert [model[name]["neuron"] for name in names[:6]] == names[:6]
     assert "PSN Fig. 4b" in (tmp_path / "firing_rates.md").read_text()
@@ -197,7 +198,8 @@ def test_energy_accuracy_runs_every_family(tmp_path):
                              "sliding PSN order=1", "sliding PSN order=2", "LIF width x1", "LIF width x2"]
     assert summary["LIF width x2"]["parameters"] > summary["LIF width x1"]["parameters"]
     assert summary["PMSN compartments=3"]["parameters"] == summary["PMSN compartments=2"]["parameters"] + 2 * 8 * 6
-    assert summary["sliding PSN order=2"]["parameters"] == summary["sliding PSN order=1"]["parameters"] + 2  # +1 per layer
+    # sliding PSN: one weight more per layer and order
+    assert summary["sliding PSN order=2"]["parameters"] == summary["sliding PSN order=1"]["parameters"] + 2
     # the masked PSN's order is its mask (a buffer): the same T × T weights whatever k
     assert summary["masked PSN order=2"]["parameters"] == summary["masked PSN order=1"]["parameters"]
     assert all(line["energy_nj_per_sample"] > 0 and 0 <= line["mean_firing_rate"] <= 1 for line in summary.values())

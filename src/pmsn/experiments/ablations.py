@@ -7,9 +7,10 @@ caller picks another task, epochs and seeds. Training sweeps resume from the run
 
     compartments   PMSN n = 2, 3, 4, 5, 9, 17 (PMSN Table V)
     reset          PMSN vs PMSN without reset (integrator / memoryless), LIF vs LIF without reset (Table II)
-    clamp          PMSN vs PMSN without the soma's input clamp (serial soft reset): accuracy, s/epoch (§VII-F2)
+    clamp          PMSN vs PMSN without the soma's input clamp (serial soft reset): accuracy, s/epoch (PMSN §VII-F2)
     global         local vs global PMSN input (Table III "Global", global_mode="sum")
-    soma           parallel vs serial soma, the unclamped soma and the serial MSN: time per step vs T (Fig. 5, §VII-F2)
+    soma           parallel vs serial soma, the unclamped soma and the serial MSN: time per step vs T (PMSN Fig. 5,
+                   PMSN §VII-F2)
     psn_order      masked / sliding PSN order k sweep (PSN Fig. 5)
     masked_lambda  progressive-mask λ schedule speed of masked PSN (docs/training.md §5)
     tclif_beta     TC-LIF (β1, β2) init grid over the four quadrants (TC-LIF Fig. 2)
@@ -39,9 +40,10 @@ from pmsn.experiments.sweep_ablations import (clamp, compartments, energy_accura
                                               masked_lambda, psn_order, reset, tclif_beta)
 
 ABLATIONS: dict[str, Callable[[Options], dict]] = {
-    "compartments": compartments, "reset": reset, "clamp": clamp, "global": global_input, "soma": soma, "psn_order": psn_order,
-    "masked_lambda": masked_lambda, "tclif_beta": tclif_beta, "gradient_norm": gradient_norm, "gradient_maps": gradient_maps,
-    "firing_rates": firing_rates, "energy_accuracy": energy_accuracy, "loss_landscape": loss_landscape,
+    "compartments": compartments, "reset": reset, "clamp": clamp, "global": global_input, "soma": soma,
+    "psn_order": psn_order, "masked_lambda": masked_lambda, "tclif_beta": tclif_beta, "gradient_norm": gradient_norm,
+    "gradient_maps": gradient_maps, "firing_rates": firing_rates, "energy_accuracy": energy_accuracy,
+    "loss_landscape": loss_landscape,
 }
 
 

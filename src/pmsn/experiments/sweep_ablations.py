@@ -3,7 +3,7 @@ tables the best test accuracy beside the papers' numbers (``pmsn.papers``).
 
     compartments   PMSN n = 2, 3, 4, 5, 9, 17 (PMSN Table V)
     reset          PMSN vs PMSN without reset (integrator / memoryless), LIF vs LIF without reset (Table II)
-    clamp          PMSN vs PMSN without the soma's input clamp (serial soft reset), accuracy and s/epoch (§VII-F2)
+    clamp          PMSN vs PMSN without the soma's input clamp (serial soft reset), accuracy and s/epoch (PMSN §VII-F2)
     global         local vs global PMSN input (Table III "Global", global_mode="sum")
     psn_order      masked / sliding PSN order k sweep (PSN Fig. 5)
     masked_lambda  progressive-mask λ schedule speed of masked PSN (docs/training.md §5)
@@ -105,7 +105,7 @@ PMSN_CLAMP_SECONDS = {"sCIFAR-10 T = 32": (62, 158), "sCIFAR-10 T = 1024": (73, 
 def clamp(options: Options) -> dict:
     paper = Setting("scifar10", {}, 200, (1,), "paper: sCIFAR-10 column net, T = 32, PMSN recipe (PMSN §VII-F2)")
     setting = choose_setting(options, paper)
-    # the clamped PMSN's paper accuracy is its Table II number; the unclamped one's is that minus §VII-F2's drop
+    # the clamped PMSN's paper accuracy is its Table II number; the unclamped one's is that minus PMSN §VII-F2's drop
     drop = PMSN_CLAMP_DROP.get(setting.task)
     known = papers.accuracy().get((setting.task, "scifar_column", "pmsn"))
     base = known.accuracy if known is not None and drop is not None else None
@@ -132,15 +132,15 @@ def clamp(options: Options) -> dict:
                       f"seconds per epoch.\n\n")
     seconds = "; ".join(f"{name} {fast} vs {slow} s ({slow / fast:.1f}×)" for name, (fast, slow) in
                         PMSN_CLAMP_SECONDS.items())
-    markdown = (f"# Ablation: clamp\n\nPMSN's soma clamps its input, v[t] = r[t−1] + ReLU(κY[t]), which makes the reset "
-                f"parallel. Without the clamp (`soma_mode: serial_soft`, `SoftResetPMSN`: v = r + κY, soft reset "
+    markdown = (f"# Ablation: clamp\n\nPMSN's soma clamps its input, v[t] = r[t−1] + ReLU(κY[t]), which makes the "
+                f"reset parallel. Without the clamp (`soma_mode: serial_soft`, `SoftResetPMSN`: v = r + κY, soft reset "
                 f"r = v − θS) the soma must run step by step.\n\nSetting: {setting.description}; task "
                 f"`{setting.task}`, {setting.epochs} epochs, seeds {list(setting.seeds)}; overrides "
                 f"`{' '.join(override_strings(setting.overrides))}`.\nMetric: best test accuracy over epochs (mean ± "
                 f"std over seeds); s/epoch is this machine's.\n\n{accuracy_markdown(summary, ['soma_mode', 'clamp'])}\n"
                 f"{comparison}Paper (PMSN §VII-F2, T = 32): without the clamp −3.98 points on sCIFAR-10 (90.97 → "
-                f"86.99) and −4.5 on sCIFAR-100 (66.08 → 61.58); s/epoch (RTX 3090) PMSN vs last-compartment-serial "
-                f"PMSN: {seconds}.\n")
+                f"86.99) and −4.5 on sCIFAR-100 (66.08 → 61.58); s/epoch (RTX 3090) PMSN vs "
+                f"last-compartment-serial PMSN: {seconds}.\n")
     figure = accuracy_figure(summary, "clamp", "PMSN soma input clamp (PMSN §VII-F2)")
     return write_outputs(options, "clamp", results, summary, markdown, figure,
                          {"setting": setting.__dict__, "rows": [r.label for r in rows]})
