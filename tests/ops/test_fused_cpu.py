@@ -114,6 +114,39 @@ def test_many_tiles_and_blocks(monkeypatch, soma_grad):
         assert_relative(grad, ref_grad, 1e-9, name)
 
 
+@pytest.mark.parametrize("soma_grad", ["elementwise", "cumsum"])
+@pytest.mark.parametrize("modes", [1, 2, 5, 9])
+def test_mode_counts_and_sweep_passes(monkeypatch, modes, soma_grad):
+    """Mode groups of the register passes (kModeGroup = 4: 9 modes run 4 + 4 + 1, the soma in the last group's
+    pass), passes longer and shorter than a checkpoint block, partial vectors of columns."""
+    monkeypatch.setattr(fused_cpu, "_TILE", 21)
+    monkeypatch.setattr(fused_cpu, "_BLOCK", 6)
+    tensors = make_case(70, 2, 3, 5, modes=modes, seed=modes)
+    kwargs = dict(soma_grad=soma_grad, threshold=0.8, scale=0.7, surrogate_width=0.9)
+    weight = torch.randn(tensors[0].shape, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    spikes, grads = run(pmsn_fused, tensors, weight, **kwargs)
+    ref_spikes, ref_grads = run(reference, tensors, weight, **kwargs)
+    assert torch.equal(spikes, ref_spikes)
+    assert 0 < spikes.mean() < 1
+    for name, grad, ref_grad in zip(("u",) + PARAM_NAMES, grads, ref_grads):
+        assert_relative(grad, ref_grad, 1e-9, name)
+    with torch.no_grad():  # inference: one pass of 64 steps, then the rest, no checkpoints
+        assert torch.equal(pmsn_fused(*tensors, **kwargs), spikes)
+
+
+def test_nan_input_propagates_like_the_reference():
+    """A NaN in u: its column's remainder is NaN from then on (no spikes: NaN ≥ θ is false), and the gradients
+    are NaN exactly where autograd's are (selects, not multiplications by 0, in the soma and G)."""
+    tensors = make_case(40, 1, 2, 3, modes=2, seed=8)
+    tensors[0][10, 0, 1, 2] = float("nan")
+    weight = torch.randn(tensors[0].shape, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    for soma_grad in ("elementwise", "cumsum"):
+        spikes, grads = run(pmsn_fused, tensors, weight, soma_grad=soma_grad)
+        ref_spikes, ref_grads = run(reference, tensors, weight, soma_grad=soma_grad)
+        assert torch.equal(spikes, ref_spikes) and spikes[11:, 0, 1, 2].sum() == 0
+        assert torch.equal(grads[0].isnan(), ref_grads[0].isnan()) and grads[0].isnan().any()
+
+
 def test_spatial_dims_and_noncontiguous_input():
     tensors = make_case(12, 2, 3, 6, seed=3)
     u = tensors[0].reshape(12, 2, 3, 2, 3).transpose(3, 4)  # [T, B, C, H, W], not contiguous

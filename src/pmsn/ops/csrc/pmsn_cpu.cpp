@@ -26,18 +26,29 @@
 // steps (checkpoints); backward recomputes dL/dS·tri(v − θ) and κ·[κY > 0] one block at a time into a
 // small per-tile scratch, then sweeps that block in reverse (docs/kernels.md §3.3). In the reverse sweep
 // the adjoint state of one mode and one register-wide chunk of columns lives in registers for the whole
-// block (GCC/Clang vector extensions), so per step only G, u and the dL/du accumulator touch memory.
+// block (GCC/Clang vector extensions), so per step only G, u and the dL/du accumulator touch memory; the first
+// mode's sweep also forms G and D·G (docs/kernels.md §12.6).
+//
+// Register passes (docs/kernels.md §12.3, §12.6): the forward recurrence of up to kModeGroup modes and the soma
+// run with state, parameters and remainder in registers (one register of the build's ISA wide: 64 bytes with
+// AVX-512, 32 with AVX2, PMSN_CPU_ISA); the rows read next are prefetched during a pass, and spikes and dL/du go
+// to their [T, J] rows with non-temporal stores. Every build and ISA gives the same bits.
 //
 // Hot loops avoid std::min/max/abs and branches (ternaries only) so that the compiler vectorises them
 // (build with -fno-trapping-math so that std::floor vectorises too; docs/kernels.md §5). Tiling, prefetch and
-// the 64-byte vectors (Lanes) are in pmsn_kernels_common.h.
+// the vectors (Lanes) are in pmsn_kernels_common.h.
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
 #include <vector>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include "pmsn_kernels_common.h"
 
@@ -123,10 +134,7 @@ struct Recompute {
 // Steps per register-blocked pass of the modal recurrence (at least; backward's passes are whole blocks), and
 // modes per pass (docs/kernels.md §12.3).
 constexpr int64_t kSweepRows = 64;
-#ifndef PMSN_MODE_GROUP
-#define PMSN_MODE_GROUP 4
-#endif
-constexpr int64_t kModeGroup = PMSN_MODE_GROUP;
+constexpr int64_t kModeGroup = 4;
 
 // The register passes (modal_group_chunk, adjoint_mode_chunk) work on one register of the build's ISA at a time:
 // 64-byte vectors would take two registers each under AVX2 and no longer fit its 16 (docs/kernels.md §12.6).
@@ -137,18 +145,91 @@ using Reg = Lanes<scalar_t, kRegisterBytes>;
 // [rows][stride]. Backward sizes it to a whole block and reads u back from it (docs/kernels.md §12.3).
 template <typename scalar_t>
 struct SweepScratch {
-  int64_t rows;
+  int64_t rows, stride;
   std::vector<scalar_t> u_rows, current_rows;
-  SweepScratch(int64_t stride, int64_t rows_) : rows(rows_), u_rows(rows_ * stride), current_rows(rows_ * stride) {}
+  SweepScratch(int64_t stride_, int64_t rows_)
+      : rows(rows_), stride(stride_), u_rows(rows_ * stride_), current_rows(rows_ * stride_) {}
 };
+
+// floor of each lane, exactly std::floor (the soma's remainder, docs/pmsn.md §5.6): one rounding instruction on x86
+// (AVX-512 / AVX), else lane by lane.
+template <typename scalar_t, int kBytes>
+inline typename Lanes<scalar_t, kBytes>::vec floor_lanes(typename Lanes<scalar_t, kBytes>::vec v) {
+  using vec = typename Lanes<scalar_t, kBytes>::vec;
+  constexpr bool is_float = std::is_same<scalar_t, float>::value;
+#if defined(__AVX512F__)
+  if constexpr (kBytes == 64) {
+    if constexpr (is_float) return (vec)_mm512_floor_ps((__m512)v);
+    else return (vec)_mm512_floor_pd((__m512d)v);
+  }
+#endif
+#if defined(__AVX__)
+  if constexpr (kBytes == 32) {
+    if constexpr (is_float) return (vec)_mm256_floor_ps((__m256)v);
+    else return (vec)_mm256_floor_pd((__m256d)v);
+  }
+#endif
+  vec out;
+  for (int64_t i = 0; i < Lanes<scalar_t, kBytes>::count; ++i) out[i] = std::floor(v[i]);
+  return out;
+}
+
+// Copies one scratch row to its row of a [T, J] output (spikes, dL/du) with non-temporal stores where the output
+// row is register-aligned (x86): the kernel never reads those lines again, and a plain store would first read
+// each line from memory (read for ownership), a third more traffic (docs/kernels.md §12.6). The caller ends with
+// stream_fence() before the output is used.
+template <typename scalar_t>
+inline void stream_row(const scalar_t* from, int64_t width, scalar_t* to) {
+  int64_t k = 0;
+#if defined(__AVX512F__) || defined(__AVX__)
+  constexpr int64_t lanes = Reg<scalar_t>::count;
+  if (reinterpret_cast<std::uintptr_t>(to) % kRegisterBytes == 0) {
+    for (; k + lanes <= width; k += lanes) {
+#if defined(__AVX512F__)
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(to + k),
+                          _mm512_loadu_si512(reinterpret_cast<const void*>(from + k)));
+#else
+      _mm256_stream_si256(reinterpret_cast<__m256i*>(to + k),
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(from + k)));
+#endif
+    }
+  }
+#endif
+  std::copy(from + k, from + width, to + k);
+}
+
+// Orders this thread's non-temporal stores before whatever follows (the end of a parallel task).
+inline void stream_fence() {
+#if defined(__AVX512F__) || defined(__AVX__)
+  _mm_sfence();
+#endif
+}
+
+// The rows the sweep reads after this pass (its next pass, or the next block's), prefetched during the pass's
+// soma, one cache line per row and register of columns, so that the next copy finds them in cache
+// (docs/kernels.md §12.6): `rows` rows (0: none) of u and, for a recompute, dL/dS, `row_stride` apart.
+template <typename scalar_t>
+struct NextRows {
+  const scalar_t* u;
+  const scalar_t* grad_spikes;
+  int64_t rows, row_stride;
+};
+
+// What the last mode group's pass does with Y (docs/kernels.md §12.3, §12.6): store it for the next group
+// (kStoreY), run the soma writing spikes in place of Y (kSpikes), or run the recompute's soma (kRecompute).
+enum SomaStage : int { kStoreY = 0, kSpikes = 1, kRecompute = 2 };
 
 // Modes [m0, m0 + kModes) over `rows` steps for the vector of columns at k: the kModes complex states and their
 // parameters stay in registers, giving 2·kModes independent recurrences per step to hide the FMA latency; per
 // step only u and the Y accumulator touch (L1) memory. Y starts from D·u in the first group; the arithmetic and
-// its order per column are those of the per-row loop this replaced (docs/kernels.md §12.3).
-template <typename scalar_t, int kModes>
+// its order per column are those of the per-row loop this replaced (docs/kernels.md §12.3). In the last group
+// (kStage ≠ kStoreY) the soma follows in registers, its remainder kept in a register across the pass: spikes
+// overwrite Y's row (kSpikes), or dL/dS (copied into `spike_grad` rows before) becomes dL/dS·tri(v − θ) and
+// κ·[κY > 0] goes to `relu_gain` (kRecompute). Its arithmetic per column is that of the row loop it replaced.
+template <typename scalar_t, int kModes, int kStage>
 void modal_group_chunk(const TileParams<scalar_t>& p, TileState<scalar_t>& state, SweepScratch<scalar_t>& scratch,
-                       int64_t stride, int64_t m0, int64_t k, int64_t rows) {
+                       int64_t stride, int64_t m0, int64_t k, int64_t rows, const SomaConfig<scalar_t>& soma,
+                       scalar_t* spike_grad, scalar_t* relu_gain, const NextRows<scalar_t>& next) {
   using L = Reg<scalar_t>;
   using vec = typename L::vec;
   vec a_re[kModes], a_im[kModes], r_re[kModes], r_im[kModes], x_re[kModes], x_im[kModes];
@@ -163,7 +244,15 @@ void modal_group_chunk(const TileParams<scalar_t>& p, TileState<scalar_t>& state
     x_im[j] = L::load(state.im.data() + at);
   }
   const vec skip = L::load(p.skip.data() + k);
+  const vec zero = {}, one = zero + scalar_t(1), threshold = zero + soma.threshold, scale = zero + soma.scale;
+  const vec at_threshold = zero + soma.fires_at_threshold, tri_width = zero + soma.width;
+  const vec inv_width_sq = zero + scalar_t(1) / (soma.width * soma.width);
+  vec remainder = kStage == kStoreY ? zero : L::load(state.remainder.data() + k);
   for (int64_t row = 0; row < rows; ++row) {
+    if (row < next.rows) {
+      __builtin_prefetch(next.u + row * next.row_stride + k);
+      if (next.grad_spikes != nullptr) __builtin_prefetch(next.grad_spikes + row * next.row_stride + k);
+    }
     const vec u = L::load(scratch.u_rows.data() + row * stride + k);
     scalar_t* current_row = scratch.current_rows.data() + row * stride + k;
     vec current = m0 == 0 ? skip * u : L::load(current_row);
@@ -175,78 +264,105 @@ void modal_group_chunk(const TileParams<scalar_t>& p, TileState<scalar_t>& state
       x_im[j] = next_im;
       current += r_re[j] * next_re - r_im[j] * next_im;
     }
-    L::store(current_row, current);
+    if (kStage == kStoreY) {
+      L::store(current_row, current);
+      continue;
+    }
+    const vec drive = scale * current;
+    const vec v = remainder + (drive <= zero ? zero : drive);  // ReLU, NaN stays NaN (torch.relu)
+    if (kStage == kSpikes) {
+      L::store(current_row, (v > threshold ? one : zero) + (v == threshold ? at_threshold : zero));
+    } else {
+      // NaN propagates as in autograd: (γ − |x|).clamp_min(0) keeps NaN, dL/dS·0 is NaN for dL/dS = NaN/inf,
+      // and ReLU's backward passes the gradient where its output (here NaN) is not <= 0
+      const vec distance = v - threshold;
+      const vec tri = tri_width - (distance < zero ? -distance : distance);
+      scalar_t* sg = spike_grad + row * stride + k;
+      L::store(sg, L::load(sg) * (tri <= zero ? zero : tri * inv_width_sq));
+      L::store(relu_gain + row * stride + k, drive <= zero ? zero : scale);
+    }
+    remainder = v - threshold * floor_lanes<scalar_t, kRegisterBytes>(v / threshold);
   }
 #pragma GCC unroll 8
   for (int j = 0; j < kModes; ++j) {
     L::store(state.re.data() + (m0 + j) * stride + k, x_re[j]);
     L::store(state.im.data() + (m0 + j) * stride + k, x_im[j]);
   }
+  if (kStage != kStoreY) L::store(state.remainder.data() + k, remainder);
+}
+
+template <typename scalar_t, int kStage>
+void modal_group_pass(const TileParams<scalar_t>& p, TileState<scalar_t>& state, SweepScratch<scalar_t>& scratch,
+                      int64_t stride, int64_t m0, int64_t group, int64_t rows, const SomaConfig<scalar_t>& soma,
+                      scalar_t* spike_grad, scalar_t* relu_gain, int64_t width, const NextRows<scalar_t>& next) {
+  const NextRows<scalar_t> none{nullptr, nullptr, 0, 0};
+  for (int64_t k = 0; k < stride; k += Reg<scalar_t>::count) {
+    const NextRows<scalar_t>& ahead = k < width ? next : none;
+    switch (group) {
+      case 1: modal_group_chunk<scalar_t, 1, kStage>(p, state, scratch, stride, m0, k, rows, soma, spike_grad,
+                                                     relu_gain, ahead); break;
+      case 2: modal_group_chunk<scalar_t, 2, kStage>(p, state, scratch, stride, m0, k, rows, soma, spike_grad,
+                                                     relu_gain, ahead); break;
+      case 3: modal_group_chunk<scalar_t, 3, kStage>(p, state, scratch, stride, m0, k, rows, soma, spike_grad,
+                                                     relu_gain, ahead); break;
+      default: modal_group_chunk<scalar_t, kModeGroup, kStage>(p, state, scratch, stride, m0, k, rows, soma,
+                                                               spike_grad, relu_gain, ahead); break;
+    }
+  }
 }
 
 // Forward sweep of steps [t_begin, t_end) for the `width` columns of one tile starting at `first`. If `spikes`
 // is given, writes S (row stride J); otherwise fills `recompute`. Both variants run the same arithmetic, so a
-// recompute reproduces the forward bit for bit. Passes of kSweepRows steps: copy u, modal recurrence in
-// registers (modal_group_chunk), then the soma row by row.
+// recompute reproduces the forward bit for bit. Passes of kSweepRows steps: copy u (and for a recompute dL/dS),
+// then the modal recurrence in registers with the soma in the last group's pass (modal_group_chunk), then the
+// spikes copied out to their rows.
 template <typename scalar_t>
 void sweep_forward(const Problem<scalar_t>& pb, int64_t first, int64_t width, int64_t t_begin, int64_t t_end,
                    const TileParams<scalar_t>& p, TileState<scalar_t>& state, SweepScratch<scalar_t>& scratch,
-                   scalar_t* spikes, const Recompute<scalar_t>& recompute) {
+                   scalar_t* spikes, const Recompute<scalar_t>& recompute, int64_t after_begin, int64_t after_rows) {
   const int64_t columns = pb.columns, stride = pb.stride;
-  const scalar_t threshold = pb.soma.threshold, scale = pb.soma.scale, tri_width = pb.soma.width;
-  const scalar_t inv_width_sq = scalar_t(1) / (tri_width * tri_width);
-  const scalar_t fires_at_threshold = pb.soma.fires_at_threshold;
-  scalar_t* remainder = state.remainder.data();
   for (int64_t pass = t_begin; pass < t_end; pass += scratch.rows) {
     const int64_t rows = std::min(scratch.rows, t_end - pass);
+    // what is read next: this sweep's next pass, else the caller's rows [after_begin, after_begin + after_rows)
+    const int64_t next_begin = pass + rows < t_end ? pass + rows : after_begin;
+    const int64_t next_rows = pass + rows < t_end ? std::min(scratch.rows, t_end - pass - rows) : after_rows;
+    const NextRows<scalar_t> next{pb.u + next_begin * columns + first,
+                                  spikes == nullptr ? recompute.grad_spikes + next_begin * columns + first : nullptr,
+                                  next_rows, columns};
+    scalar_t* spike_grad = spikes == nullptr ? recompute.spike_grad + (pass - t_begin) * stride : nullptr;
+    scalar_t* relu_gain = spikes == nullptr ? recompute.relu_gain + (pass - t_begin) * stride : nullptr;
     for (int64_t row = 0; row < rows; ++row) {
       const scalar_t* u_t = pb.u + (pass + row) * columns + first;
       if (pass + row + kPrefetchRows < t_end) prefetch_row(u_t + kPrefetchRows * columns, width);
       scalar_t* u_copy = scratch.u_rows.data() + row * stride;
       std::copy_n(u_t, width, u_copy);
       std::fill(u_copy + width, u_copy + stride, scalar_t(0));
-    }
-    for (int64_t m0 = 0; m0 < pb.modes; m0 += kModeGroup) {
-      const int64_t group = std::min(kModeGroup, pb.modes - m0);
-      for (int64_t k = 0; k < stride; k += Reg<scalar_t>::count) {
-        switch (group) {
-          case 1: modal_group_chunk<scalar_t, 1>(p, state, scratch, stride, m0, k, rows); break;
-          case 2: modal_group_chunk<scalar_t, 2>(p, state, scratch, stride, m0, k, rows); break;
-          case 3: modal_group_chunk<scalar_t, 3>(p, state, scratch, stride, m0, k, rows); break;
-          default: modal_group_chunk<scalar_t, kModeGroup>(p, state, scratch, stride, m0, k, rows); break;
-        }
+      if (spikes == nullptr) {  // dL/dS, read in forward order (docs/kernels.md §3.3)
+        const scalar_t* gs_t = recompute.grad_spikes + (pass + row) * columns + first;
+        if (pass + row + kPrefetchRows < t_end) prefetch_row(gs_t + kPrefetchRows * columns, width);
+        scalar_t* gs_copy = spike_grad + row * stride;
+        std::copy_n(gs_t, width, gs_copy);
+        std::fill(gs_copy + width, gs_copy + stride, scalar_t(0));
       }
     }
-    for (int64_t t = pass; t < pass + rows; ++t) {
-      const scalar_t* current = scratch.current_rows.data() + (t - pass) * stride;
-      if (spikes != nullptr) {
-        scalar_t* s_t = spikes + t * columns + first;
-#pragma omp simd
-        for (int64_t k = 0; k < width; ++k) {
-          const scalar_t drive = scale * current[k];
-          const scalar_t v = remainder[k] + (drive <= 0 ? scalar_t(0) : drive);  // ReLU, NaN stays NaN (torch.relu)
-          const scalar_t above = v > threshold ? scalar_t(1) : scalar_t(0);
-          const scalar_t at = v == threshold ? fires_at_threshold : scalar_t(0);
-          s_t[k] = above + at;
-          remainder[k] = v - threshold * std::floor(v / threshold);
-        }
+    const NextRows<scalar_t> none{nullptr, nullptr, 0, 0};
+    for (int64_t m0 = 0; m0 < pb.modes; m0 += kModeGroup) {
+      const int64_t group = std::min(kModeGroup, pb.modes - m0);
+      const bool last = m0 + group >= pb.modes;
+      if (!last) {
+        modal_group_pass<scalar_t, kStoreY>(p, state, scratch, stride, m0, group, rows, pb.soma, nullptr, nullptr,
+                                            width, last ? next : none);
+      } else if (spikes != nullptr) {
+        modal_group_pass<scalar_t, kSpikes>(p, state, scratch, stride, m0, group, rows, pb.soma, nullptr, nullptr,
+                                            width, next);
       } else {
-        const scalar_t* gs_t = recompute.grad_spikes + t * columns + first;
-        if (t + kPrefetchRows < t_end) prefetch_row(gs_t + kPrefetchRows * columns, width);
-        scalar_t* sg_t = recompute.spike_grad + (t - t_begin) * stride;
-        scalar_t* gain_t = recompute.relu_gain + (t - t_begin) * stride;
-#pragma omp simd
-        for (int64_t k = 0; k < width; ++k) {
-          const scalar_t drive = scale * current[k];
-          const scalar_t v = remainder[k] + (drive <= 0 ? scalar_t(0) : drive);
-          const scalar_t distance = v - threshold;
-          const scalar_t tri = tri_width - (distance < 0 ? -distance : distance);
-          // NaN propagates as in autograd: (γ − |x|).clamp_min(0) keeps NaN, dL/dS·0 is NaN for dL/dS = NaN/inf,
-          // and ReLU's backward passes the gradient where its output (here NaN) is not <= 0
-          sg_t[k] = gs_t[k] * (tri <= 0 ? scalar_t(0) : tri * inv_width_sq);
-          gain_t[k] = drive <= 0 ? scalar_t(0) : scale;
-          remainder[k] = v - threshold * std::floor(v / threshold);
-        }
+        modal_group_pass<scalar_t, kRecompute>(p, state, scratch, stride, m0, group, rows, pb.soma, spike_grad,
+                                               relu_gain, width, next);
+      }
+    }
+    if (spikes != nullptr) {
+      for (int64_t row = 0; row < rows; ++row) {
+        stream_row(scratch.current_rows.data() + row * stride, width, spikes + (pass + row) * columns + first);
       }
     }
   }
@@ -261,7 +377,7 @@ void forward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, Til
   p.gather(pb.params, first, width, modes, pb.channels, pb.spatial);
   state.clear();
   if (checkpoints == nullptr) {
-    sweep_forward<scalar_t>(pb, first, width, 0, pb.steps, p, state, scratch, spikes, {});
+    sweep_forward<scalar_t>(pb, first, width, 0, pb.steps, p, state, scratch, spikes, {}, 0, 0);
     return;
   }
   for (int64_t b = 0; b < pb.blocks(); ++b) {
@@ -271,8 +387,9 @@ void forward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, Til
       std::copy_n(state.im.data() + m * stride, width, ckpt + (modes + m) * columns);
     }
     std::copy_n(state.remainder.data(), width, ckpt + 2 * modes * columns);
-    sweep_forward<scalar_t>(pb, first, width, b * pb.block, std::min(pb.steps, (b + 1) * pb.block), p, state,
-                            scratch, spikes, {});
+    const int64_t t_end = std::min(pb.steps, (b + 1) * pb.block);
+    sweep_forward<scalar_t>(pb, first, width, b * pb.block, t_end, p, state, scratch, spikes, {}, t_end,
+                            std::min(scratch.rows, pb.steps - t_end));
   }
 }
 
@@ -292,13 +409,33 @@ struct BackwardScratch {
         block_sums((4 * modes + 1) * stride) {}
 };
 
+// An optimisation barrier: `v` is taken as computed (rounded) here, so the compiler cannot contract the product
+// that made it into a later addition (an FMA would round differently from the code this replaced).
+template <typename vec>
+inline void keep_rounded(vec& v) {
+#if defined(__x86_64__) || defined(__i386__)
+  asm("" : "+v"(v));
+#elif defined(__aarch64__)
+  asm("" : "+w"(v));
+#else
+  volatile vec copy = v;
+  v = copy;
+#endif
+}
+
 // Reverse sweep of mode m over one block (`rows` steps) for the vector of columns at k: ν, ζ and the sums
-// P, W stay in registers; adds Re(r·ν) to the dL/du accumulator.
-template <typename scalar_t, bool kParamGrads>
+// P, W stay in registers; adds Re(r·ν) to the dL/du accumulator. The first mode (kFirst) forms G on the way
+// (docs/pmsn.md §6.1-6.2): G = κ·[κY > 0]·A with A = dL/dS·tri (or its sum over t' ≥ t with `carry`), stored
+// over dL/dS·tri for the other modes; dL/du starts from D·G and E = Σ u·G, all in registers (docs/kernels.md
+// §12.6). The arithmetic per column is that of the separate pass over the block this replaced.
+template <typename scalar_t, bool kParamGrads, bool kFirst>
 void adjoint_mode_chunk(BackwardScratch<scalar_t>& s, int64_t stride, int64_t modes, int64_t m, int64_t k,
-                        int64_t rows) {
+                        int64_t rows, bool carry) {
   using L = Reg<scalar_t>;
   using vec = typename L::vec;
+  const vec zero = {};
+  vec acc = kFirst ? L::load(s.accumulated.data() + k) : zero, skip_sum = zero;
+  const vec skip = kFirst ? L::load(s.p.skip.data() + k) : zero;
   const int64_t at = m * stride + k;
   const vec a_re = L::load(s.p.abar_re.data() + at), a_im = L::load(s.p.abar_im.data() + at);
   const vec r_re = L::load(s.p.residue_re.data() + at), r_im = L::load(s.p.residue_im.data() + at);
@@ -306,7 +443,18 @@ void adjoint_mode_chunk(BackwardScratch<scalar_t>& s, int64_t stride, int64_t mo
   vec z_re = L::load(s.zeta_re.data() + at), z_im = L::load(s.zeta_im.data() + at);
   vec p_re = {}, p_im = {}, w_re = {}, w_im = {};
   for (int64_t row = rows - 1; row >= 0; --row) {
-    const vec g = L::load(s.grad_y.data() + row * stride + k);
+    scalar_t* g_row = s.grad_y.data() + row * stride + k;
+    vec g = L::load(g_row), grad_u_start = zero;
+    if (kFirst) {
+      // selects, not ·0: a NaN must not leak where autograd has no path (ReLU's zero gradient is a select)
+      const vec gain = L::load(s.relu_gain.data() + row * stride + k);
+      acc = carry ? acc + g : g;
+      g = gain == zero ? zero : acc * gain;
+      L::store(g_row, g);
+      grad_u_start = skip * g;
+      keep_rounded(grad_u_start);  // D·G rounded on its own, as when it was stored: no FMA with Re(r·ν) below
+      skip_sum += L::load(s.sweep.u_rows.data() + row * stride + k) * g;
+    }
     if (kParamGrads) {
       const vec u = L::load(s.sweep.u_rows.data() + row * stride + k);
       const vec next_z_re = a_re * z_re - a_im * z_im + n_re;  // ζ[t] = Ā·ζ[t+1] + ν[t+1]
@@ -328,7 +476,11 @@ void adjoint_mode_chunk(BackwardScratch<scalar_t>& s, int64_t stride, int64_t mo
       n_im = next_n_im;
     }
     scalar_t* grad_u = s.grad_u_block.data() + row * stride + k;
-    L::store(grad_u, L::load(grad_u) + r_re * n_re - r_im * n_im);
+    L::store(grad_u, (kFirst ? grad_u_start : L::load(grad_u)) + r_re * n_re - r_im * n_im);
+  }
+  if (kFirst) {
+    L::store(s.accumulated.data() + k, acc);
+    L::store(s.block_sums.data() + 4 * modes * stride + k, skip_sum);
   }
   L::store(s.nu_re.data() + at, n_re);
   L::store(s.nu_im.data() + at, n_im);
@@ -353,7 +505,6 @@ void backward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, Ba
   for (auto* buffer : {&s.nu_re, &s.nu_im, &s.zeta_re, &s.zeta_im, &s.accumulated}) {
     std::fill(buffer->begin(), buffer->end(), scalar_t(0));
   }
-  const scalar_t* skip = s.p.skip.data();
   for (int64_t b = pb.blocks() - 1; b >= 0; --b) {
     const int64_t t_begin = b * pb.block, t_end = std::min(pb.steps, (b + 1) * pb.block), rows = t_end - t_begin;
     const scalar_t* ckpt = checkpoints + b * pb.checkpoint_rows() * columns + first;
@@ -362,40 +513,31 @@ void backward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, Ba
       std::copy_n(ckpt + (modes + m) * columns, width, s.state.im.data() + m * stride);
     }
     std::copy_n(ckpt + 2 * modes * columns, width, s.state.remainder.data());
+    // the block before is recomputed next: its rows are prefetched during this one's soma
     sweep_forward<scalar_t>(pb, first, width, t_begin, t_end, s.p, s.state, s.sweep, nullptr,
-                            {grad_spikes, s.grad_y.data(), s.relu_gain.data()});
-    // G = dL/dY (docs/pmsn.md §6.1 element-wise, or §6.2 summed over t' ≥ t with `carry`), times κ·[κY > 0];
-    // dL/du starts from D·G; u comes from the recompute's copy of the block (padded lanes zero).
-    scalar_t* skip_sum = s.block_sums.data() + 4 * modes * stride;
-    std::fill(skip_sum, skip_sum + stride, scalar_t(0));
-    scalar_t* acc = s.accumulated.data();
-    for (int64_t row = rows - 1; row >= 0; --row) {
-      const scalar_t* u_t = s.sweep.u_rows.data() + row * stride;
-      const scalar_t* gain_t = s.relu_gain.data() + row * stride;
-      scalar_t* g = s.grad_y.data() + row * stride;
-      scalar_t* gu = s.grad_u_block.data() + row * stride;
-#pragma omp simd
-      for (int64_t k = 0; k < width; ++k) {
-        // selects, not ·0: a NaN must not leak where autograd has no path (ReLU's zero gradient is a select)
-        acc[k] = carry ? acc[k] + g[k] : g[k];
-        g[k] = gain_t[k] == 0 ? scalar_t(0) : acc[k] * gain_t[k];
-        gu[k] = skip[k] * g[k];
-        skip_sum[k] += u_t[k] * g[k];
+                            {grad_spikes, s.grad_y.data(), s.relu_gain.data()}, b > 0 ? t_begin - pb.block : 0,
+                            b > 0 ? pb.block : 0);
+    // G = dL/dY (docs/pmsn.md §6.1 element-wise, or §6.2 summed over t' ≥ t with `carry`), times κ·[κY > 0], is
+    // formed by the first mode's reverse sweep; u comes from the recompute's copy of the block (padded lanes zero).
+    for (int64_t k = 0; k < stride; k += Reg<scalar_t>::count) {
+      if (sums != nullptr) {
+        adjoint_mode_chunk<scalar_t, true, true>(s, stride, modes, 0, k, rows, carry);
+      } else {
+        adjoint_mode_chunk<scalar_t, false, true>(s, stride, modes, 0, k, rows, carry);
       }
-      for (int64_t k = width; k < stride; ++k) g[k] = gu[k] = scalar_t(0);
     }
-    for (int64_t m = 0; m < modes; ++m) {
+    for (int64_t m = 1; m < modes; ++m) {
       for (int64_t k = 0; k < stride; k += Reg<scalar_t>::count) {
         if (sums != nullptr) {
-          adjoint_mode_chunk<scalar_t, true>(s, stride, modes, m, k, rows);
+          adjoint_mode_chunk<scalar_t, true, false>(s, stride, modes, m, k, rows, carry);
         } else {
-          adjoint_mode_chunk<scalar_t, false>(s, stride, modes, m, k, rows);
+          adjoint_mode_chunk<scalar_t, false, false>(s, stride, modes, m, k, rows, carry);
         }
       }
     }
     if (grad_u != nullptr) {
       for (int64_t row = 0; row < rows; ++row) {
-        std::copy_n(s.grad_u_block.data() + row * stride, width, grad_u + (t_begin + row) * columns + first);
+        stream_row(s.grad_u_block.data() + row * stride, width, grad_u + (t_begin + row) * columns + first);
       }
     }
     if (sums != nullptr) {  // block sums (scalar_t, ≤ block terms) into the float64 column sums
@@ -411,8 +553,8 @@ void backward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, Ba
 
 void check_layout(const torch::Tensor& u, const std::vector<torch::Tensor>& params, int64_t channels, int64_t tile) {
   check_columns(u, "u");
-  TORCH_CHECK(params.size() == 5 && params[0].dim() == 2,
-              "params must be (abar_re, abar_im, residue_re, residue_im, skip)");
+  TORCH_CHECK(params.size() == 5 && params[0].dim() == 2 && params[0].size(1) >= 1,
+              "params must be (abar_re, abar_im, residue_re, residue_im, skip) with at least one mode");
   const int64_t modes = params[0].size(1);
   for (size_t i = 0; i < params.size(); ++i) {
     TORCH_CHECK(params[i].is_contiguous() && params[i].scalar_type() == u.scalar_type() && params[i].device().is_cpu(),
@@ -446,6 +588,7 @@ std::vector<torch::Tensor> forward(const torch::Tensor& u, const std::vector<tor
         const int64_t first = index * tile;
         forward_tile(pb, first, std::min(tile, columns - first), p, state, scratch, spikes_ptr, ckpt_ptr);
       }
+      stream_fence();
     });
   });
   return {spikes, checkpoints};
@@ -486,6 +629,7 @@ std::vector<torch::Tensor> backward(const torch::Tensor& grad_spikes, const torc
         const int64_t first = index * tile;
         backward_tile(pb, first, std::min(tile, columns - first), scratch, gs_ptr, ckpt_ptr, carry, gu_ptr, sums_ptr);
       }
+      stream_fence();
     });
   });
   return {grad_u, sums};
