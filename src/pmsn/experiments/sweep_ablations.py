@@ -359,6 +359,8 @@ def _rates_figure(layer_rows: list[dict], per_neuron: dict, summary: list[dict])
         axes[0].bar([layer + i * width for layer in layers], rates, width=width, label=name)
         values = torch.cat([t.flatten() for t in per_neuron[name]]).numpy()
         axes[1].hist(values, bins=30, range=(0.0, 1.0), histtype="step", linewidth=1.5, label=name)
+    all_layers = sorted({r["layer"] for r in layer_rows})
+    axes[0].set_xticks([layer + (len(names) - 1) * width / 2 for layer in all_layers], [str(layer) for layer in all_layers])
     axes[0].set(xlabel="spiking layer", ylabel="firing rate (spikes / neuron / step)", title="rate per layer")
     axes[1].set(xlabel="per-neuron firing rate", ylabel="neurons", title="rate distribution", yscale="log")
     for line in summary:
