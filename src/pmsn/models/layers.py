@@ -136,10 +136,24 @@ class TiedDropout(nn.Module):
         return f"p={self.p}"
 
 
+# What the network itself passes to every neuron it builds; neuron_kwargs setting one of them is refused.
+NETWORK_NEURON_KEYS = {"channels": "the layer's width", "T": "the network's number of time steps"}
+
+
 def make_neuron(neuron: str, channels: int, steps: int | None, defaults: NeuronDefaults | None,
                 overrides: Mapping[str, object] | None) -> nn.Module:
-    """One neuron layer: the network's per-neuron defaults (presets) updated by the caller's ``neuron_kwargs``."""
+    """One neuron layer: the network's per-neuron defaults (presets) updated by the caller's ``neuron_kwargs``.
+
+    ``channels`` and ``T`` come from the network, never from ``neuron_kwargs`` (one ValueError line naming the key;
+    a GLIF with one conductance for all steps is ``time_wise: false``, docs/neurons.md §8.2)."""
     kwargs = {**(defaults or {}).get(neuron, {}), **(overrides or {})}
+    for key, what in NETWORK_NEURON_KEYS.items():
+        if key in kwargs:
+            hint = "; for a GLIF with one conductance for all steps use time_wise: false" if (
+                neuron == "glif" and key == "T") else ""
+            raise ValueError(f"neuron_kwargs must not set {key!r}: the network passes {what} "
+                             f"({key}={channels if key == 'channels' else steps}) to the {neuron} neuron itself, "
+                             f"got {key}={kwargs[key]!r}{hint}")
     return build_neuron(neuron, channels, T=steps, **kwargs)
 
 

@@ -3,7 +3,9 @@ Integrate-and-Fire Neuron for Spiking Neural Networks", NeurIPS 2022, arXiv:2210
 
 Per channel, every coefficient is the sigmoid of a learnable logit: the gates α, β, γ; the decay factor τ, the
 threshold V_th, the linear leak E_L, the soft-reset step V_R; the conductance g[t], one per step when built with
-``T`` (the paper's time-wise g), else one for all steps. Per step (the official code's order, docs/neurons.md §8.1):
+``T`` (the paper's time-wise g), else (``T=None`` or ``time_wise=False``) one for all steps. ``channel_wise=False``
+shares every coefficient by the layer's channels (the layer-wise GLIF: 7 + T parameters a layer, as SpikingJelly's
+``GatedLIFNode`` without ``inplane``; docs/neurons.md §8.2). Per step (the official code's order, docs/neurons.md §8.1):
     I[t] = (1 − β·(1 − g[t]))·X[t]                                  integration: plain X (β=0) or g·X (β=1)
     U[t] = (1 − α·(1 − τ))·U[t−1]·(1 − γ·S[t−1]) − (1 − α)·E_L      leak: exponential τ (α=1) or linear E_L (α=0)
            + I[t] − (1 − γ)·V_R·S[t−1]                               reset: hard (γ=1) or by subtraction (γ=0)
@@ -21,7 +23,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from pmsn.neurons.base import Neuron, check_int, check_state
+from pmsn.neurons.base import Neuron, check_flag, check_int, check_state
 from pmsn.surrogate import spike
 
 # The official code's initial values (docs/neurons.md §8.2): τ, V_th, E_L = V_th/(2·4) (its module-level T = 4),
@@ -40,7 +42,8 @@ class GLIFTrace(NamedTuple):
 
 
 class GLIFCoefficients(NamedTuple):
-    """The sigmoids of the logits: ``[C]`` each, ``conductance`` ``[T, C]`` (``[1, C]`` without ``T``)."""
+    """The sigmoids of the logits: ``[C]`` each, ``conductance`` ``[T, C]`` (``[1, C]`` time-static); ``C`` is 1
+    for a layer-wise GLIF (``channel_wise=False``)."""
 
     alpha: torch.Tensor
     beta: torch.Tensor
@@ -68,6 +71,10 @@ class GLIF(Neuron):
 
     ``T``: the number of steps, one learnable conductance g[t] per step and channel as in the paper (a sequence may
     be shorter; ``step`` refuses step T + 1); ``T=None`` learns one g per channel for sequences of any length.
+    ``time_wise=False``: one g for all steps even when ``T`` is given (what a network builder passes), so the
+    neuron is time-static and runs any length. ``channel_wise=False``: one α, β, γ, τ, V_th, E_L, V_R (and g[t])
+    for the whole layer instead of one per channel, the layer-wise GLIF of the GLIF paper and of SpikingJelly's
+    ``GatedLIFNode(T)``; the TC-LIF authors' GLIF* baselines have its parameter count (docs/tasks.md §2.8).
     ``gate_init``: the initial (α, β, γ), or None for the official code's random gates, logits ~ U(−0.1, 0.1)
     per channel. ``reset_init`` = None starts V_R at ``threshold_init``. Surrogate and strict firing as the
     official code: rectangle of width 1, fire on U > V_th.
@@ -81,16 +88,21 @@ class GLIF(Neuron):
     def __init__(self, channels: int, T: int | None = None, gate_init: tuple[float, float, float] | None = None,
                  tau_init: float = DEFAULTS["tau_init"], threshold_init: float = DEFAULTS["threshold_init"],
                  leak_init: float = DEFAULTS["leak_init"], reset_init: float | None = None,
-                 conductance_init: float = DEFAULTS["conductance_init"], surrogate="rectangle", strict: bool = True):
+                 conductance_init: float = DEFAULTS["conductance_init"], surrogate="rectangle", strict: bool = True,
+                 channel_wise: bool = True, time_wise: bool = True):
         super().__init__(surrogate, strict)
         self.channels = check_int("GLIF", "channels", channels)
-        self.T = None if T is None else check_int("GLIF", "T", T, what="None or a positive int")
+        T = None if T is None else check_int("GLIF", "T", T, what="None or a positive int")
+        self.channel_wise = check_flag("GLIF", "channel_wise", channel_wise)
+        self.time_wise = check_flag("GLIF", "time_wise", time_wise)
+        self.T = T if self.time_wise else None  # T only bounds the length through the per-step conductances
+        width = self.channels if self.channel_wise else 1  # the parameters' channel axis
         if gate_init is None:
-            gates = 0.2 * (torch.rand(3, channels) - 0.5)
+            gates = 0.2 * (torch.rand(3, width) - 0.5)
         elif isinstance(gate_init, (tuple, list)) and len(gate_init) == 3:
             names = ("gate_init α", "gate_init β", "gate_init γ")
             gates = torch.tensor([_logit(_unit(name, g)) for name, g in zip(names, gate_init)])
-            gates = gates.unsqueeze(1).expand(3, channels).clone()
+            gates = gates.unsqueeze(1).expand(3, width).clone()
         else:
             raise ValueError(f"GLIF: gate_init must be None or three numbers (α, β, γ) in (0, 1), got {gate_init!r}")
         reset_init = threshold_init if reset_init is None else reset_init
@@ -98,26 +110,29 @@ class GLIF(Neuron):
                                                                   ("threshold_init", threshold_init),
                                                                   ("leak_init", leak_init), ("reset_init", reset_init))]
         conductance = _logit(_unit("conductance_init", conductance_init))
-        # logits [3, C] of α, β, γ; [4, C] of τ, V_th, E_L, V_R; [T or 1, C] of g
+        # logits [3, C] of α, β, γ; [4, C] of τ, V_th, E_L, V_R; [T or 1, C] of g (C = 1 layer-wise)
         self.gate_logits = nn.Parameter(gates)
-        self.dynamics_logits = nn.Parameter(torch.tensor(dynamics).unsqueeze(1).expand(4, channels).clone())
-        self.conductance_logits = nn.Parameter(torch.full((self.T or 1, channels), conductance))
+        self.dynamics_logits = nn.Parameter(torch.tensor(dynamics).unsqueeze(1).expand(4, width).clone())
+        self.conductance_logits = nn.Parameter(torch.full((self.T or 1, width), conductance))
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, T={self.T}"
+        return f"channels={self.channels}, T={self.T}, channel_wise={self.channel_wise}"
 
     def coefficients(self) -> GLIFCoefficients:
         """α, β, γ, τ, V_th, E_L, V_R and g: the sigmoids of the learnt logits."""
         gates, dynamics = torch.sigmoid(self.gate_logits), torch.sigmoid(self.dynamics_logits)
         return GLIFCoefficients(*gates.unbind(0), *dynamics.unbind(0), torch.sigmoid(self.conductance_logits))
 
-    def _broadcast(self, dtype: torch.dtype, spatial_dims: int) -> GLIFCoefficients:
+    def _broadcast(self, dtype: torch.dtype, spatial_dims: int, steps: slice) -> GLIFCoefficients:
         """Coefficients in the input's dtype, shaped to broadcast against ``[B, C, *spatial]``; the conductance
-        ``[T or 1, 1, C, *1]`` against ``[T, B, C, *spatial]``."""
-        c = self.coefficients()
+        rows ``steps`` (only those: a step of a long sequence needs one) ``[steps, 1, C, *1]`` against
+        ``[T, B, C, *spatial]`` (C = 1 layer-wise)."""
+        gates, dynamics = torch.sigmoid(self.gate_logits), torch.sigmoid(self.dynamics_logits)
+        conductance = torch.sigmoid(self.conductance_logits[steps])
         ones = [1] * spatial_dims
-        per_channel = [p.to(dtype).reshape(self.channels, *ones) for p in c[:-1]]
-        return GLIFCoefficients(*per_channel, c.conductance.to(dtype).reshape(-1, 1, self.channels, *ones))
+        width = gates.shape[1]
+        per_channel = [p.to(dtype).reshape(width, *ones) for p in (*gates.unbind(0), *dynamics.unbind(0))]
+        return GLIFCoefficients(*per_channel, conductance.to(dtype).reshape(-1, 1, width, *ones))
 
     @staticmethod
     def _update(c: GLIFCoefficients, membrane, spikes, current):
@@ -132,8 +147,8 @@ class GLIF(Neuron):
 
     def _parallel(self, x, return_states):
         self._check_length(x.shape[0], f"got T={x.shape[0]} in input of shape {tuple(x.shape)}")
-        c = self._broadcast(x.dtype, x.dim() - 3)
-        current = (1.0 - c.beta * (1.0 - c.conductance[:x.shape[0]])) * x  # every I[t] at once
+        c = self._broadcast(x.dtype, x.dim() - 3, slice(0, x.shape[0] if self.T is not None else 1))
+        current = (1.0 - c.beta * (1.0 - c.conductance)) * x  # every I[t] at once
         membrane = spikes = torch.zeros_like(x[0])
         out, membranes = [], []
         for current_t in current.unbind(0):
@@ -153,9 +168,9 @@ class GLIF(Neuron):
             check_state("GLIF", field, getattr(state, field), tuple(x_t.shape), x_t.dtype, x_t.device)
         time = state.time
         self._check_length(time + 1, f"step {time + 1} asked for more (pass state=None to start a new sequence)")
-        c = self._broadcast(x_t.dtype, x_t.dim() - 2)
-        conductance = c.conductance[time if self.T is not None else 0, 0]
-        current = (1.0 - c.beta * (1.0 - conductance)) * x_t
+        row = time if self.T is not None else 0
+        c = self._broadcast(x_t.dtype, x_t.dim() - 2, slice(row, row + 1))
+        current = (1.0 - c.beta * (1.0 - c.conductance[0, 0])) * x_t
         membrane = self._update(c, state.membrane, state.spikes, current)
         s_t = spike(membrane - c.threshold, self.surrogate, self.strict)
         return s_t, GLIFState(membrane, s_t, time + 1), GLIFTrace(membrane)
