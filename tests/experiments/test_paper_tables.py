@@ -218,19 +218,88 @@ def test_paper_numbers_are_the_papers(report, title, setting, method, params, pa
     assert found["paper (%)"] == paper
 
 
-NOTE_NUMBER = re.compile(r":\s*([\d.]+)\s*%")
+NOTE_NUMBER = re.compile(r":\s*(?:([\d.]+)\s*%|N\.A\.)")  # "N.A.": a row whose paper prints no number
+
+
+def matched_rows(config: dict) -> list[tuple[str, str, str, str | None, float | None]]:
+    """(table key, setting, method, paper params, paper %) of every paper row a run with ``config`` fills."""
+    run = RunResult(Path("run"), "run", config, 50.0, None, 1, None, None, None)
+    return [(key, r.setting, r.method, r.params, r.accuracy) for key, t in papers.paper_tables().items()
+            for r in t.rows if matching([run], r.match)]
+
+
+def config_file(name: str, overrides=()) -> dict:
+    return config_to_dict(resolve_config(config_file=str(CONFIGS / name), overrides=list(overrides)))
 
 
 @pytest.mark.parametrize("path", sorted(p.name for p in CONFIGS.glob("*.yaml") if not p.name.startswith("main_")))
 def test_every_paper_config_fills_rows_with_its_own_number(path):
     """Each configs/ file (one paper row, its number in ``note``) matches at least one table row, and every row it
     matches carries that number: the matching picks rows by config, not by preset name."""
-    config = config_to_dict(resolve_config(config_file=str(CONFIGS / path)))
-    expected = float(NOTE_NUMBER.search(config["note"]).group(1))
-    run = RunResult(Path("run"), "run", config, 50.0, None, 1, None, None, None)
-    rows = [r for t in papers.paper_tables().values() for r in t.rows if matching([run], r.match)]
+    config = config_file(path)
+    number = NOTE_NUMBER.search(config["note"])
+    assert number, f"{path}: its note gives no ': <number> %' (or ': N.A.')"
+    expected = None if number.group(1) is None else float(number.group(1))
+    rows = matched_rows(config)
     assert rows, f"{path} matches no paper row"
-    assert {r.accuracy for r in rows} == {expected}, [(r.setting, r.method, r.accuracy) for r in rows]
+    assert {r[4] for r in rows} == {expected}, rows
+
+
+# The configs of the TC-LIF authors' baselines, PMSN global and the integrator soma: each fills exactly its own
+# rows, (table key, setting, method, paper params).
+OWN_ROWS = {
+    "lif_ff_smnist_small.yaml": {("tclif_table1", "S-MNIST", "LIF* (FF, small)", "44.8k")},
+    "lif_ff_smnist_large.yaml": {("pmsn_table1", "S-MNIST", "LIF (TC-LIF net, FF)", "85.1k"),
+                                 ("tclif_table1", "S-MNIST", "LIF* (FF, large)", "85.1k")},
+    "plif_ff_smnist_small.yaml": {("tclif_table1", "S-MNIST", "PLIF* (FF, small)", "44.8k")},
+    "plif_ff_smnist_large.yaml": {("pmsn_table1", "S-MNIST", "PLIF (FF)", "85.1k"),
+                                  ("tclif_table1", "S-MNIST", "PLIF* (FF, large)", "85.1k")},
+    "glif_ff_smnist_small.yaml": {("tclif_table1", "S-MNIST", "GLIF* (FF, small)", "47.1k")},
+    "glif_ff_smnist_large.yaml": {("pmsn_table1", "S-MNIST", "GLIF (FF)", "87.5k"),
+                                  ("tclif_table1", "S-MNIST", "GLIF* (FF, large)", "87.5k")},
+    "glif_rec_smnist_small.yaml": {("tclif_table1", "S-MNIST", "GLIF* (Rec, small)", "114.6k")},
+    "glif_rec_smnist_large.yaml": {("tclif_table1", "S-MNIST", "GLIF* (Rec, large)", "157.5k")},
+    "lif_ff_psmnist_small.yaml": {("tclif_table1", "PS-MNIST", "LIF* (FF, small)", "44.8k")},
+    "lif_ff_psmnist_large.yaml": {("pmsn_table1", "PS-MNIST", "LIF (TC-LIF net, FF)", "85.1k"),
+                                  ("tclif_table1", "PS-MNIST", "LIF* (FF, large)", "85.1k")},
+    "plif_ff_psmnist_large.yaml": {("pmsn_table1", "PS-MNIST", "PLIF (FF)", "85.1k")},
+    "glif_ff_psmnist_large.yaml": {("pmsn_table1", "PS-MNIST", "GLIF (FF)", "87.5k")},
+    "glif_rec_psmnist_small.yaml": {("tclif_table1", "PS-MNIST", "GLIF* (Rec, small)", "114.6k")},
+    "glif_rec_psmnist_large.yaml": {("tclif_table1", "PS-MNIST", "GLIF* (Rec, large)", "157.5k")},
+    "alif_rec_psmnist.yaml": {("pmsn_table1", "PS-MNIST", "ALIF (Rec)", "156.3k"),
+                              ("tclif_table1", "PS-MNIST", "SRNN + ALIF (Rec, large)", "156.3k")},
+    "pmsn_global_sew18_imagenet.yaml": {("pmsn_table3", "ImageNet global", "PMSN global (SEW-ResNet-18)", None)},
+    "pmsn_global_sew34_imagenet.yaml": {("pmsn_table3", "ImageNet global", "PMSN global (SEW-ResNet-34)", None)},
+    "pmsn_noreset_integrator_scifar10_column.yaml": {
+        ("pmsn_table2", "sCIFAR-10 T = 32", "PMSN w/o reset (integrator soma)", "0.54M")},
+    "pmsn_noreset_integrator_scifar100_column.yaml": {
+        ("pmsn_table2", "sCIFAR-100 T = 32", "PMSN w/o reset (integrator soma)", "0.54M")},
+    "pmsn_noreset_integrator_scifar10_pixel.yaml": {
+        ("pmsn_table2", "sCIFAR-10 T = 1024", "PMSN w/o reset (integrator soma)", "0.21M")},
+}
+
+
+@pytest.mark.parametrize("path", sorted(OWN_ROWS))
+def test_baseline_global_and_integrator_configs_fill_exactly_their_own_rows(path):
+    assert {row[:4] for row in matched_rows(config_file(path))} == OWN_ROWS[path]
+
+
+def test_glif_star_rows_take_the_layer_wise_glif_on_the_baseline_nets():
+    """GLIF* (Rec, small) is 114.6k, the 40r-256r-128 baseline net with a layer-wise GLIF (as LIF*/PLIF* small),
+    not TC-LIF's 40r-200r-64 net; a channel-wise GLIF (one parameter set per channel, 540.7k on the large FF net)
+    or a time-static one is another net and fills no GLIF* row."""
+    on_tclif_small = config_file("tclif_rec_smnist_small.yaml", ["model.neuron=glif"])
+    assert [r[2] for r in matched_rows(on_tclif_small)] == []
+    layer_wise = ["model.neuron=glif", "model.options.neuron_kwargs.channel_wise=false"]
+    assert [r[2] for r in matched_rows(config_file("tclif_rec_smnist_small.yaml", layer_wise))] == []
+    assert [r[2] for r in matched_rows(config_file("lif_rec_smnist_small.yaml", layer_wise))] == ["GLIF* (Rec, small)"]
+    assert [r[2] for r in matched_rows(config_file("lif_rec_psmnist_small.yaml", layer_wise))] \
+        == ["GLIF* (Rec, small)"]
+    assert [r[2] for r in matched_rows(config_file("lif_rec_smnist_small.yaml", ["model.neuron=glif"]))] == []
+    assert matched_rows(config_file("glif_ff_smnist_large.yaml", ["model.options.neuron_kwargs.channel_wise=true"])) \
+        == []
+    assert matched_rows(config_file("glif_ff_smnist_large.yaml", ["model.options.neuron_kwargs.time_wise=false"])) \
+        == []
 
 
 def test_config_value_reads_dotted_keys_and_absent_ones():

@@ -42,6 +42,16 @@ EXPECTED_PARAMETERS = {
     "psn_cifar10_plifnet": 70_113_174, "sliding_psn_cifar10dvs_t4": 9_271_522, "sliding_psn_cifar10dvs_t10": 9_271_522,
     # TC-LIF Table 1 LSTM (non-SNN), 128 units (the paper: 66.5k, the cell alone with one bias per gate)
     "lstm_smnist": 68_362, "lstm_psmnist": 68_362,
+    # TC-LIF Table 1 / PMSN Table I LIF*, PLIF* FF baselines (the paper: 44.8k small, 85.1k large), GLIF* layer-wise
+    # (FF 47.1k / 87.5k; Rec 114.6k on 40r-256r-128, 157.5k large), SRNN+ALIF on PS-MNIST (156.3k)
+    "lif_ff_smnist_small": 44_762, "lif_ff_smnist_large": 85_130, "plif_ff_smnist_small": 44_765,
+    "plif_ff_smnist_large": 85_133, "lif_ff_psmnist_small": 44_762, "lif_ff_psmnist_large": 85_130,
+    "plif_ff_psmnist_large": 85_133, "glif_ff_smnist_small": 47_135, "glif_ff_smnist_large": 87_503,
+    "glif_ff_psmnist_large": 87_503, "glif_rec_smnist_small": 114_567, "glif_rec_smnist_large": 157_455,
+    "glif_rec_psmnist_small": 114_567, "glif_rec_psmnist_large": 157_455, "alif_rec_psmnist": 156_234,
+    # PMSN Table II w/o reset, integrator soma (no_reset): the PMSN nets' counts (0.54M column, 0.21M pixel)
+    "pmsn_noreset_integrator_scifar10_column": 539_776, "pmsn_noreset_integrator_scifar100_column": 562_816,
+    "pmsn_noreset_integrator_scifar10_pixel": 206_474,
 }
 
 
