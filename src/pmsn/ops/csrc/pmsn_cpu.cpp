@@ -25,9 +25,9 @@
 // Backward reads no saved surrogate tensor: forward stores the modal state and remainder every `block`
 // steps (checkpoints); backward recomputes dL/dS·tri(v − θ) and κ·[κY > 0] one block at a time into a
 // small per-tile scratch, then sweeps that block in reverse (docs/kernels.md §3.3). In the reverse sweep
-// the adjoint state of one mode and one register-wide chunk of columns lives in registers for the whole
+// the adjoint state of up to two modes and one register-wide chunk of columns lives in registers for the whole
 // block (GCC/Clang vector extensions), so per step only G, u and the dL/du accumulator touch memory; the first
-// mode's sweep also forms G and D·G (docs/kernels.md §12.6).
+// group's sweep also forms G and D·G (docs/kernels.md §12.6).
 //
 // Register passes (docs/kernels.md §12.3, §12.6): the forward recurrence of up to kModeGroup modes and the soma
 // run with state, parameters and remainder in registers (one register of the build's ISA wide: 64 bytes with
@@ -136,7 +136,7 @@ struct Recompute {
 constexpr int64_t kSweepRows = 64;
 constexpr int64_t kModeGroup = 4;
 
-// The register passes (modal_group_chunk, adjoint_mode_chunk) work on one register of the build's ISA at a time:
+// The register passes (modal_group_chunk, adjoint_group_chunk) work on one register of the build's ISA at a time:
 // 64-byte vectors would take two registers each under AVX2 and no longer fit its 16 (docs/kernels.md §12.6).
 template <typename scalar_t>
 using Reg = Lanes<scalar_t, kRegisterBytes>;
@@ -423,74 +423,108 @@ inline void keep_rounded(vec& v) {
 #endif
 }
 
-// Reverse sweep of mode m over one block (`rows` steps) for the vector of columns at k: ν, ζ and the sums
-// P, W stay in registers; adds Re(r·ν) to the dL/du accumulator. The first mode (kFirst) forms G on the way
-// (docs/pmsn.md §6.1-6.2): G = κ·[κY > 0]·A with A = dL/dS·tri (or its sum over t' ≥ t with `carry`), stored
-// over dL/dS·tri for the other modes; dL/du starts from D·G and E = Σ u·G, all in registers (docs/kernels.md
-// §12.6). The arithmetic per column is that of the separate pass over the block this replaced.
-template <typename scalar_t, bool kParamGrads, bool kFirst>
-void adjoint_mode_chunk(BackwardScratch<scalar_t>& s, int64_t stride, int64_t modes, int64_t m, int64_t k,
-                        int64_t rows, bool carry) {
+// Modes per register pass of the reverse sweep (docs/kernels.md §12.6).
+constexpr int64_t kAdjointGroup = 2;
+
+// Reverse sweep of modes [m0, m0 + kModes) over one block (`rows` steps) for the vector of columns at k: ν, ζ and
+// the sums P, W stay in registers; adds Re(r·ν) of each mode, in mode order, to the dL/du accumulator. The first
+// group (kFirst) forms G on the way (docs/pmsn.md §6.1-6.2): G = κ·[κY > 0]·A with A = dL/dS·tri (or its sum over
+// t' ≥ t with `carry`), stored over dL/dS·tri for the later groups; dL/du starts from D·G and E = Σ u·G, all in
+// registers (docs/kernels.md §12.6). The arithmetic per column is that of the one-mode sweeps and the separate
+// pass over the block this replaced.
+template <typename scalar_t, bool kParamGrads, bool kFirst, int kModes>
+void adjoint_group_chunk(BackwardScratch<scalar_t>& s, int64_t stride, int64_t modes, int64_t m0, int64_t k,
+                         int64_t rows, bool carry) {
   using L = Reg<scalar_t>;
   using vec = typename L::vec;
   const vec zero = {};
   vec acc = kFirst ? L::load(s.accumulated.data() + k) : zero, skip_sum = zero;
   const vec skip = kFirst ? L::load(s.p.skip.data() + k) : zero;
-  const int64_t at = m * stride + k;
-  const vec a_re = L::load(s.p.abar_re.data() + at), a_im = L::load(s.p.abar_im.data() + at);
-  const vec r_re = L::load(s.p.residue_re.data() + at), r_im = L::load(s.p.residue_im.data() + at);
-  vec n_re = L::load(s.nu_re.data() + at), n_im = L::load(s.nu_im.data() + at);
-  vec z_re = L::load(s.zeta_re.data() + at), z_im = L::load(s.zeta_im.data() + at);
-  vec p_re = {}, p_im = {}, w_re = {}, w_im = {};
+  vec a_re[kModes], a_im[kModes], r_re[kModes], r_im[kModes], n_re[kModes], n_im[kModes], z_re[kModes],
+      z_im[kModes], p_re[kModes], p_im[kModes], w_re[kModes], w_im[kModes];
+#pragma GCC unroll 4
+  for (int j = 0; j < kModes; ++j) {
+    const int64_t at = (m0 + j) * stride + k;
+    a_re[j] = L::load(s.p.abar_re.data() + at);
+    a_im[j] = L::load(s.p.abar_im.data() + at);
+    r_re[j] = L::load(s.p.residue_re.data() + at);
+    r_im[j] = L::load(s.p.residue_im.data() + at);
+    n_re[j] = L::load(s.nu_re.data() + at);
+    n_im[j] = L::load(s.nu_im.data() + at);
+    z_re[j] = L::load(s.zeta_re.data() + at);
+    z_im[j] = L::load(s.zeta_im.data() + at);
+    p_re[j] = p_im[j] = w_re[j] = w_im[j] = zero;
+  }
   for (int64_t row = rows - 1; row >= 0; --row) {
     scalar_t* g_row = s.grad_y.data() + row * stride + k;
-    vec g = L::load(g_row), grad_u_start = zero;
+    scalar_t* grad_u = s.grad_u_block.data() + row * stride + k;
+    const vec u = L::load(s.sweep.u_rows.data() + row * stride + k);
+    vec g = L::load(g_row), sum;
     if (kFirst) {
       // selects, not ·0: a NaN must not leak where autograd has no path (ReLU's zero gradient is a select)
       const vec gain = L::load(s.relu_gain.data() + row * stride + k);
       acc = carry ? acc + g : g;
       g = gain == zero ? zero : acc * gain;
       L::store(g_row, g);
-      grad_u_start = skip * g;
-      keep_rounded(grad_u_start);  // D·G rounded on its own, as when it was stored: no FMA with Re(r·ν) below
-      skip_sum += L::load(s.sweep.u_rows.data() + row * stride + k) * g;
-    }
-    if (kParamGrads) {
-      const vec u = L::load(s.sweep.u_rows.data() + row * stride + k);
-      const vec next_z_re = a_re * z_re - a_im * z_im + n_re;  // ζ[t] = Ā·ζ[t+1] + ν[t+1]
-      const vec next_z_im = a_re * z_im + a_im * z_re + n_im;
-      z_re = next_z_re;
-      z_im = next_z_im;
-      const vec next_n_re = a_re * n_re - a_im * n_im + g;  // ν[t] = Ā·ν[t+1] + G[t]
-      const vec next_n_im = a_re * n_im + a_im * n_re;
-      n_re = next_n_re;
-      n_im = next_n_im;
-      p_re += u * n_re;
-      p_im += u * n_im;
-      w_re += u * z_re;
-      w_im += u * z_im;
+      sum = skip * g;
+      keep_rounded(sum);  // D·G rounded on its own, as when it was stored: no FMA with Re(r·ν) below
+      skip_sum += u * g;
     } else {
-      const vec next_n_re = a_re * n_re - a_im * n_im + g;
-      const vec next_n_im = a_re * n_im + a_im * n_re;
-      n_re = next_n_re;
-      n_im = next_n_im;
+      sum = L::load(grad_u);
     }
-    scalar_t* grad_u = s.grad_u_block.data() + row * stride + k;
-    L::store(grad_u, (kFirst ? grad_u_start : L::load(grad_u)) + r_re * n_re - r_im * n_im);
+#pragma GCC unroll 4
+    for (int j = 0; j < kModes; ++j) {
+      if (kParamGrads) {
+        const vec next_z_re = a_re[j] * z_re[j] - a_im[j] * z_im[j] + n_re[j];  // ζ[t] = Ā·ζ[t+1] + ν[t+1]
+        const vec next_z_im = a_re[j] * z_im[j] + a_im[j] * z_re[j] + n_im[j];
+        z_re[j] = next_z_re;
+        z_im[j] = next_z_im;
+      }
+      const vec next_n_re = a_re[j] * n_re[j] - a_im[j] * n_im[j] + g;  // ν[t] = Ā·ν[t+1] + G[t]
+      const vec next_n_im = a_re[j] * n_im[j] + a_im[j] * n_re[j];
+      n_re[j] = next_n_re;
+      n_im[j] = next_n_im;
+      if (kParamGrads) {
+        p_re[j] += u * n_re[j];
+        p_im[j] += u * n_im[j];
+        w_re[j] += u * z_re[j];
+        w_im[j] += u * z_im[j];
+      }
+      sum = sum + r_re[j] * n_re[j] - r_im[j] * n_im[j];
+      if (j + 1 < kModes) keep_rounded(sum);  // each mode's sum rounded as when it went through memory
+    }
+    L::store(grad_u, sum);
   }
   if (kFirst) {
     L::store(s.accumulated.data() + k, acc);
     L::store(s.block_sums.data() + 4 * modes * stride + k, skip_sum);
   }
-  L::store(s.nu_re.data() + at, n_re);
-  L::store(s.nu_im.data() + at, n_im);
-  if (kParamGrads) {
-    L::store(s.zeta_re.data() + at, z_re);
-    L::store(s.zeta_im.data() + at, z_im);
-    L::store(s.block_sums.data() + at, p_re);
-    L::store(s.block_sums.data() + modes * stride + at, p_im);
-    L::store(s.block_sums.data() + 2 * modes * stride + at, w_re);
-    L::store(s.block_sums.data() + 3 * modes * stride + at, w_im);
+#pragma GCC unroll 4
+  for (int j = 0; j < kModes; ++j) {
+    const int64_t at = (m0 + j) * stride + k;
+    L::store(s.nu_re.data() + at, n_re[j]);
+    L::store(s.nu_im.data() + at, n_im[j]);
+    if (kParamGrads) {
+      L::store(s.zeta_re.data() + at, z_re[j]);
+      L::store(s.zeta_im.data() + at, z_im[j]);
+      L::store(s.block_sums.data() + at, p_re[j]);
+      L::store(s.block_sums.data() + modes * stride + at, p_im[j]);
+      L::store(s.block_sums.data() + 2 * modes * stride + at, w_re[j]);
+      L::store(s.block_sums.data() + 3 * modes * stride + at, w_im[j]);
+    }
+  }
+}
+
+template <typename scalar_t, bool kParamGrads, bool kFirst>
+void adjoint_group_pass(BackwardScratch<scalar_t>& s, int64_t stride, int64_t modes, int64_t m0, int64_t rows,
+                        bool carry) {
+  const int64_t group = std::min(kAdjointGroup, modes - m0);
+  for (int64_t k = 0; k < stride; k += Reg<scalar_t>::count) {
+    if (group == 1) {
+      adjoint_group_chunk<scalar_t, kParamGrads, kFirst, 1>(s, stride, modes, m0, k, rows, carry);
+    } else {
+      adjoint_group_chunk<scalar_t, kParamGrads, kFirst, kAdjointGroup>(s, stride, modes, m0, k, rows, carry);
+    }
   }
 }
 
@@ -518,21 +552,14 @@ void backward_tile(const Problem<scalar_t>& pb, int64_t first, int64_t width, Ba
                             {grad_spikes, s.grad_y.data(), s.relu_gain.data()}, b > 0 ? t_begin - pb.block : 0,
                             b > 0 ? pb.block : 0);
     // G = dL/dY (docs/pmsn.md §6.1 element-wise, or §6.2 summed over t' ≥ t with `carry`), times κ·[κY > 0], is
-    // formed by the first mode's reverse sweep; u comes from the recompute's copy of the block (padded lanes zero).
-    for (int64_t k = 0; k < stride; k += Reg<scalar_t>::count) {
+    // formed by the first group's reverse sweep; u comes from the recompute's copy of the block (padded lanes zero).
+    for (int64_t m0 = 0; m0 < modes; m0 += kAdjointGroup) {
       if (sums != nullptr) {
-        adjoint_mode_chunk<scalar_t, true, true>(s, stride, modes, 0, k, rows, carry);
+        m0 == 0 ? adjoint_group_pass<scalar_t, true, true>(s, stride, modes, m0, rows, carry)
+                : adjoint_group_pass<scalar_t, true, false>(s, stride, modes, m0, rows, carry);
       } else {
-        adjoint_mode_chunk<scalar_t, false, true>(s, stride, modes, 0, k, rows, carry);
-      }
-    }
-    for (int64_t m = 1; m < modes; ++m) {
-      for (int64_t k = 0; k < stride; k += Reg<scalar_t>::count) {
-        if (sums != nullptr) {
-          adjoint_mode_chunk<scalar_t, true, false>(s, stride, modes, m, k, rows, carry);
-        } else {
-          adjoint_mode_chunk<scalar_t, false, false>(s, stride, modes, m, k, rows, carry);
-        }
+        m0 == 0 ? adjoint_group_pass<scalar_t, false, true>(s, stride, modes, m0, rows, carry)
+                : adjoint_group_pass<scalar_t, false, false>(s, stride, modes, m0, rows, carry);
       }
     }
     if (grad_u != nullptr) {
