@@ -413,13 +413,10 @@ struct BackwardScratch {
 // that made it into a later addition (an FMA would round differently from the code this replaced).
 template <typename vec>
 inline void keep_rounded(vec& v) {
-#if defined(__x86_64__) || defined(__i386__)
-  asm("" : "+v"(v));
-#elif defined(__aarch64__)
-  asm("" : "+w"(v));
+#if defined(__AVX__)
+  asm("" : "+v"(v));  // one ymm/zmm register (Reg is 32 bytes without AVX-512, 64 with it)
 #else
-  volatile vec copy = v;
-  v = copy;
+  asm("" : "+m"(v));  // elsewhere through memory: no register class holds a 32-byte vector everywhere
 #endif
 }
 
