@@ -324,8 +324,8 @@ void sweep_forward(const Problem<scalar_t>& pb, int64_t first, int64_t width, in
   for (int64_t pass = t_begin; pass < t_end; pass += scratch.rows) {
     const int64_t rows = std::min(scratch.rows, t_end - pass);
     // what is read next: this sweep's next pass, else the caller's rows [after_begin, after_begin + after_rows)
-    const int64_t next_begin = pass + rows < t_end ? pass + rows : after_begin;
     const int64_t next_rows = pass + rows < t_end ? std::min(scratch.rows, t_end - pass - rows) : after_rows;
+    const int64_t next_begin = pass + rows < t_end ? pass + rows : (after_rows > 0 ? after_begin : 0);
     const NextRows<scalar_t> next{pb.u + next_begin * columns + first,
                                   spikes == nullptr ? recompute.grad_spikes + next_begin * columns + first : nullptr,
                                   next_rows, columns};
@@ -351,7 +351,7 @@ void sweep_forward(const Problem<scalar_t>& pb, int64_t first, int64_t width, in
       const bool last = m0 + group >= pb.modes;
       if (!last) {
         modal_group_pass<scalar_t, kStoreY>(p, state, scratch, stride, m0, group, rows, pb.soma, nullptr, nullptr,
-                                            width, last ? next : none);
+                                            width, none);  // the last group prefetches
       } else if (spikes != nullptr) {
         modal_group_pass<scalar_t, kSpikes>(p, state, scratch, stride, m0, group, rows, pb.soma, nullptr, nullptr,
                                             width, next);
