@@ -20,9 +20,9 @@ def make_pmsn(C, T, **kw):
     return neuron
 
 
-def make_glif(C, T):
-    neuron = GLIF(channels=C, T=T)
-    with torch.no_grad():  # spread every gate and coefficient over (0, 1), per channel and step
+def make_glif(C, T, **kw):
+    neuron = GLIF(channels=C, T=T, **kw)
+    with torch.no_grad():  # spread every gate and coefficient over (0, 1), per channel (if any) and step (if any)
         for logits in neuron.parameters():
             logits.uniform_(-2.0, 2.0)
     return neuron
@@ -39,6 +39,9 @@ FACTORIES = {
     "klif_soft_no_decay": lambda C, T: KLIF(reset="soft", decay_input=False, k_init=0.7, surrogate="triangle"),
     "glif_time_wise": lambda C, T: make_glif(C, T),
     "glif_any_length": lambda C, T: make_glif(C, None),
+    "glif_layer_wise": lambda C, T: make_glif(C, T, channel_wise=False),  # docs/neurons.md §8.2
+    "glif_layer_wise_static": lambda C, T: make_glif(C, T, channel_wise=False, time_wise=False),
+    "glif_channel_wise_static": lambda C, T: make_glif(C, T, time_wise=False),
     "alif": lambda C, T: ALIF(channels=C, tau_m=(5.0, 1.0), tau_adp=(20.0, 2.0)),
     "tclif_layer": lambda C, T: TCLIF(decay_init=(1.5, -0.5)),
     "tclif_channel": lambda C, T: TCLIF(channels=C, beta_sharing="channel", decay_init=(0.3, 0.2)),

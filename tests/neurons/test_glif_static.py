@@ -1,61 +1,21 @@
 """GLIF's layer-wise and time-static forms (docs/neurons.md §8.2): ``channel_wise=False`` shares every coefficient
 by the layer's channels (7 + T parameters a layer, the TC-LIF authors' GLIF* baselines), ``time_wise=False`` keeps
-one conductance for all steps though built with ``T``. Both keep the neuron contract (parallel == step), and a
+one conductance for all steps though built with ``T``. Both keep the neuron contract (parallel == step: the
+``glif_*`` entries of test_equivalence.FACTORIES), and a
 network's ``neuron_kwargs`` may not set what the network passes itself (``T``, ``channels``)."""
 
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
-from test_equivalence import SHAPES, assert_parallel_equals_serial
+from test_equivalence import make_glif  # GLIF with every gate and coefficient spread over (0, 1)
 
 from pmsn.models import build_model, count_parameters
 from pmsn.neurons import GLIF, build_neuron
 from pmsn.train.optim import parameter_roles
 
 
-def spread(neuron: GLIF) -> GLIF:
-    with torch.no_grad():  # every gate and coefficient somewhere in (0, 1), per channel (if any) and step
-        for logits in neuron.parameters():
-            logits.uniform_(-2.0, 2.0)
-    return neuron
-
-
-VARIANTS = {
-    "layer_wise": lambda C, T: spread(GLIF(channels=C, T=T, channel_wise=False)),
-    "layer_wise_static": lambda C, T: spread(GLIF(channels=C, T=T, channel_wise=False, time_wise=False)),
-    "channel_wise_static": lambda C, T: spread(GLIF(channels=C, T=T, time_wise=False)),
-}
-
-
-@pytest.mark.parametrize("kind", sorted(VARIANTS))
-@pytest.mark.parametrize("steps", [1, 2, 7])
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_parallel_equals_serial(kind, steps, shape):
-    torch.manual_seed(steps * 10 + len(shape))
-    neuron = VARIANTS[kind](shape[1], steps)
-    assert_parallel_equals_serial(neuron, 1.5 * torch.randn(steps, *shape) + 0.5)
-
-
-@pytest.mark.parametrize("kind", sorted(VARIANTS))
-def test_parallel_equals_serial_long(kind):
-    torch.manual_seed(5)
-    neuron = VARIANTS[kind](2, 517)
-    spikes, grads = assert_parallel_equals_serial(neuron, torch.randn(517, 2, 2) + 0.3)
-    assert 0 < spikes.mean() < 1 and grads[0].abs().sum() > 0
-
-
-@given(kind=st.sampled_from(sorted(VARIANTS)), steps=st.integers(1, 30), channels=st.integers(1, 4),
-       spatial=st.lists(st.integers(1, 3), max_size=2), seed=st.integers(0, 2**16))
-def test_parallel_equals_serial_fuzzed(kind, steps, channels, spatial, seed):
-    torch.manual_seed(seed)
-    neuron = VARIANTS[kind](channels, steps)
-    assert_parallel_equals_serial(neuron, 2.0 * torch.randn(steps, 2, channels, *spatial) + 0.3, seed)
-
-
 def test_return_states_match_the_serial_trace():
     torch.manual_seed(1)
-    neuron = VARIANTS["layer_wise"](3, 9).double()
+    neuron = make_glif(3, 9, channel_wise=False).double()
     x = torch.randn(9, 2, 3, dtype=torch.float64) + 0.5
     spikes, trace = neuron(x, return_states=True)
     serial_spikes, serial_trace = neuron.serial(x, return_states=True)
@@ -82,7 +42,7 @@ def test_layer_wise_is_the_channel_wise_neuron_with_equal_channels():
     """Same outputs as a channel-wise GLIF whose channels all hold the shared values; the shared logits' gradient
     is the sum of the channel-wise ones."""
     torch.manual_seed(2)
-    shared = VARIANTS["layer_wise"](4, 12).double()
+    shared = make_glif(4, 12, channel_wise=False).double()
     wide = GLIF(channels=4, T=12).double()
     with torch.no_grad():
         for name, logits in shared.named_parameters():
