@@ -10,6 +10,8 @@ def test_known_values_load_exactly():
     assert list(papers.pmsn_table5_compartments()) == [2, 3, 4, 5, 9, 17]
     assert papers.pmsn_table2_reset() == {"pmsn": 90.97, "pmsn_no_reset": 89.27, "lif": 81.50, "lif_no_reset": 79.50}
     assert papers.pmsn_table3_global() == {"local": 66.64, "global": 68.77}
+    assert papers.pmsn_clamp_ablation() == ({"scifar10": 3.98, "scifar100": 4.5},
+                                            {"sCIFAR-10 T = 32": (62, 158), "sCIFAR-10 T = 1024": (73, 5182)})
     assert papers.psn_fig5_order()[31] == (60.75, 62.63) and len(papers.psn_fig5_order()) == 32
     assert papers.accuracy()[("scifar10", "scifar_column", "pmsn")] == (90.97, "PMSN Table II")
     assert papers.accuracy()[("smnist", "pmsn_smnist", "pmsn")].accuracy == 99.40

@@ -123,6 +123,14 @@ def pmsn_table2_reset() -> dict[str, float]:
     return {name: float(value) for name, value in _numbers()["pmsn_table2_reset"].items()}
 
 
+def pmsn_clamp_ablation() -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+    """PMSN §VII-F2: (accuracy points lost without the soma's clamp, by task; seconds per epoch of PMSN and of the
+    unclamped serial soma, by setting)."""
+    numbers = _numbers()["pmsn_clamp_ablation"]
+    return ({task: float(value) for task, value in numbers["accuracy_drop"].items()},
+            {name: (float(fast), float(slow)) for name, (fast, slow) in numbers["epoch_seconds"].items()})
+
+
 def pmsn_table3_global() -> dict[str, float]:
     """PMSN Table III (ImageNet SEW-ResNet-18, T = 4): ``local`` and ``global`` PMSN input → accuracy %."""
     return {name: float(value) for name, value in _numbers()["pmsn_table3_global"].items()}

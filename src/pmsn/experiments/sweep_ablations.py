@@ -96,17 +96,12 @@ def reset(options: Options) -> dict:
                   "(CIFAR-100: 66.08 / 60.82 / 55.45 / 53.33; T = 1024: 82.14 / 79.63 / 45.07 / 43.30).")
 
 
-# PMSN §VII-F2: the "last-compartment-serial PMSN" that lets negative current into the soma (no ReLU clamp, soft
-# reset, run step by step) loses these points against PMSN at T = 32; seconds per epoch (RTX 3090) of PMSN vs it.
-PMSN_CLAMP_DROP = {"scifar10": 3.98, "scifar100": 4.5}
-PMSN_CLAMP_SECONDS = {"sCIFAR-10 T = 32": (62, 158), "sCIFAR-10 T = 1024": (73, 5182)}
-
-
 def clamp(options: Options) -> dict:
     paper = Setting("scifar10", {}, 200, (1,), "paper: sCIFAR-10 column net, T = 32, PMSN recipe (PMSN §VII-F2)")
     setting = choose_setting(options, paper)
     # the clamped PMSN's paper accuracy is its Table II number; the unclamped one's is that minus PMSN §VII-F2's drop
-    drop = PMSN_CLAMP_DROP.get(setting.task)
+    paper_drop, paper_seconds = papers.pmsn_clamp_ablation()
+    drop = paper_drop.get(setting.task)
     known = papers.accuracy().get((setting.task, "scifar_column", "pmsn"))
     base = known.accuracy if known is not None and drop is not None else None
     rows = [Row("PMSN (clamped, parallel soma)", neuron_overrides("pmsn"), {"soma_mode": "parallel", "clamp": "ReLU"},
@@ -130,8 +125,8 @@ def clamp(options: Options) -> dict:
         comparison = (f"Without the clamp: accuracy {without['acc_mean'] - with_clamp['acc_mean']:+.2f} points "
                       f"({paper_drop}), {without['epoch_seconds'] / with_clamp['epoch_seconds']:.2f}× the "
                       f"seconds per epoch.\n\n")
-    seconds = "; ".join(f"{name} {fast} vs {slow} s ({slow / fast:.1f}×)" for name, (fast, slow) in
-                        PMSN_CLAMP_SECONDS.items())
+    seconds = "; ".join(f"{name} {fast:g} vs {slow:g} s ({slow / fast:.1f}×)" for name, (fast, slow) in
+                        paper_seconds.items())
     markdown = (f"# Ablation: clamp\n\nPMSN's soma clamps its input, v[t] = r[t−1] + ReLU(κY[t]), which makes the "
                 f"reset parallel. Without the clamp (`soma_mode: serial_soft`, `SoftResetPMSN`: v = r + κY, soft reset "
                 f"r = v − θS) the soma must run step by step.\n\nSetting: {setting.description}; task "
@@ -280,17 +275,17 @@ def _energy_table(summary: list[dict], label: str) -> str:
 
 
 # PSN Fig. 4b: firing rates per layer of the sCIFAR column nets of eight neurons (PSN recipe), with their neuron
-# arguments as in configs/*_scifar10_column.yaml, and their PSN Table 1 accuracy (sCIFAR-10, sCIFAR-100).
+# arguments as in configs/*_scifar10_column.yaml; their PSN Table 1 accuracies are papers.accuracy()'s.
 _LIF_KWARGS = {"tau": 2.0, "reset": "soft", "detach_reset": True, "surrogate": "atan"}
 PSN_FIG4B_NEURONS = (
-    ("psn", "psn", {}, (88.45, 62.21)),
-    ("masked_psn", "masked_psn", {}, (85.81, 60.69)),
-    ("sliding_psn", "sliding_psn", {}, (86.70, 62.11)),
-    ("glif", "glif", {}, (83.66, 58.92)),
-    ("klif", "klif", _LIF_KWARGS, (83.26, 57.37)),
-    ("plif", "plif", {"tau_init": 2.0, "reset": "soft", "detach_reset": True, "surrogate": "atan"}, (83.49, 57.55)),
-    ("lif", "lif", _LIF_KWARGS, (81.50, 55.45)),
-    ("lif_no_reset", "lif", {"tau": 2.0, "reset": "none", "surrogate": "atan"}, (79.50, 53.33)),
+    ("psn", "psn", {}),
+    ("masked_psn", "masked_psn", {}),
+    ("sliding_psn", "sliding_psn", {}),
+    ("glif", "glif", {}),
+    ("klif", "klif", _LIF_KWARGS),
+    ("plif", "plif", {"tau_init": 2.0, "reset": "soft", "detach_reset": True, "surrogate": "atan"}),
+    ("lif", "lif", _LIF_KWARGS),
+    ("lif_no_reset", "lif", {"tau": 2.0, "reset": "none", "surrogate": "atan"}),
 )
 PSN_FIG4B_TASKS = ("scifar10", "scifar100")
 PMSN_FIG6A_NEURONS = ("pmsn", "lif", "sliding_psn", "masked_psn", "psn")
@@ -309,10 +304,10 @@ def firing_rates(options: Options) -> dict:
         paper = Setting(task, {}, 256, (2020,), f"paper: {task} column net, T = 32, PSN recipe (PSN Fig. 4b)")
         options = replace(options, task=None)  # the figure's own task: keep its recipe (psn_recipe)
         setting = choose_setting(options, paper)
-        column = PSN_FIG4B_TASKS.index(task)
+        table1 = papers.accuracy()
         rows = [Row(name, _with_recipe(neuron, options, **kwargs), {"neuron": name},
-                    None if options.smoke else table1[column])
-                for name, neuron, kwargs, table1 in PSN_FIG4B_NEURONS]
+                    None if options.smoke else table1[(task, "scifar_column", name)].accuracy)
+                for name, neuron, kwargs in PSN_FIG4B_NEURONS]
         figure_note = ("Paper (PSN Fig. 4b, sequential CIFAR): no uninterrupted firing without reset; PSN and masked "
                        "PSN fire most, sliding PSN and LIF w/o reset slightly more than the vanilla neurons (GLIF, "
                        "KLIF, PLIF, LIF); values are only in the figure. Paper accuracy: PSN Table 1.")
