@@ -20,12 +20,12 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
 from pmsn.data import build_dataset
 from pmsn.data.collate import pad_collate
+from pmsn.data.samples import write_spike_h5
 from pmsn.models import build_model
 from pmsn.train.config import resolve_config
 from pmsn.train.loop import train
@@ -37,16 +37,13 @@ def write_shd(path: Path, count: int, seed: int) -> None:
     """Recordings of 0.3–1.4 s (SHD's format: ragged spike times in s and unit ids 0..699, one label each)."""
     rng = np.random.RandomState(seed)
     labels = np.arange(count) % 4
-    times, units = np.empty(count, dtype=object), np.empty(count, dtype=object)
-    for i, label in enumerate(labels):
+    times, units = [], []
+    for label in labels:
         duration = rng.uniform(0.3, 1.4)
         spikes = rng.randint(40, 120)
-        times[i] = np.sort(rng.uniform(0, duration, spikes)).astype(np.float32)
-        units[i] = ((label * 175 + rng.randint(0, 175, spikes)) % 700).astype(np.uint16)  # a class-specific band
-    with h5py.File(path, "w") as h5:
-        h5.create_dataset("spikes/times", data=times, dtype=h5py.vlen_dtype(np.float32))
-        h5.create_dataset("spikes/units", data=units, dtype=h5py.vlen_dtype(np.uint16))
-        h5.create_dataset("labels", data=labels.astype(np.uint16))
+        times.append(np.sort(rng.uniform(0, duration, spikes)).astype(np.float32))
+        units.append(((label * 175 + rng.randint(0, 175, spikes)) % 700).astype(np.uint16))  # a class-specific band
+    write_spike_h5(path, times, units, labels)
 
 
 def padding_never_leaks(neuron: str, dataset) -> None:

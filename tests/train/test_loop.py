@@ -221,16 +221,9 @@ def test_old_checkpoint_converts_and_resumes(tiny, tmp_path, capsys):
 
 def test_scifar_column_trains_from_cifar_pickles(tmp_path):
     """Data (column sequences [T, 3, rows]) and the column net agree on the layout, end to end."""
-    import pickle
+    from pmsn.data.samples import write_samples
 
-    import numpy as np
-
-    folder = tmp_path / "cifar-10-batches-py"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"data": rng.integers(0, 256, (8, 3072), dtype=np.uint8), b"labels": [int(v) for v in rng.integers(0, 10, 8)]}  # python ints, as in the official files
-        (folder / name).write_bytes(pickle.dumps(batch))
+    write_samples("scifar10", tmp_path, per_split=8)  # the official python batches, random images
     out = tmp_path / "runs"
     args = ["train", "--task", "scifar10", "--data-dir", str(tmp_path), "--epochs", "1", "--batch-size", "8",
             "--set", "model.options.width=4", "--out", str(out), "--quiet"]
