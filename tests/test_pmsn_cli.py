@@ -121,6 +121,16 @@ def test_bad_setting_stops_before_anything_is_written(tmp_path, capsys, setting,
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", [["train", "--smoke", "--quiet"], ["build"]])
+def test_bad_cpu_isa_stops_every_command_before_anything_is_written(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.setenv("PMSN_CPU_ISA", "avx9")
+    out = tmp_path / "runs"
+    assert main(command + (["--out", str(out)] if command[0] == "train" else [])) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"pmsn {command[0]}: error: PMSN_CPU_ISA must be one of native, avx2, got 'avx9'", err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_bad_flags_are_one_line(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path), "--stop-after", "0"]) == 2
     assert "argument --stop-after: expected an integer >= 1, got '0'" in capsys.readouterr().err

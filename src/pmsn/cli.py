@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if args.command is None else 2
     try:
+        from pmsn.ops.cpp_build import cpu_isa
+
+        cpu_isa()  # environment settings are checked before any command starts (a run folder, a build)
         return int(args.func(args) or 0)
     except USER_ERRORS as error:
         if os.environ.get("PMSN_TRACEBACK"):
